@@ -1,0 +1,5 @@
+import sys
+
+from mr_rnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,260 @@
+"""Readers: raw records in, training sequences (or a BadRecord) out.
+
+A record is one line for text and jsonl (so Hadoop can split the files
+anywhere), and one whole file for csv time series (a window needs consecutive
+rows). Every reader has two faces: ``facts`` for the describe pass, which
+learns the schema, and ``sequences`` for training, which checks each record
+against the schema. A record that cannot be used raises BadRecord with a
+reason; the caller counts it and goes on.
+"""
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class BadRecord(ValueError):
+    """A record that is skipped and counted; the message says why."""
+
+
+@dataclass
+class Sequence:
+    x: np.ndarray       # (T,) int64 token ids, or (T, D) float64
+    y: np.ndarray       # (T,) / () int64 classes, or (T, O) / (O,) float64
+
+
+def decode_utf8(raw):
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise BadRecord(f'invalid UTF-8 at byte {e.start}') from None
+
+
+# ── text: a line is a record, cut into windows of seq_len + 1 characters ──
+
+def text_facts(raw):
+    line = decode_utf8(raw) + '\n'
+    chars = {}
+    for c in line:
+        chars[c] = chars.get(c, 0) + 1
+    return {'records': 1, 'chars': chars}
+
+
+class TextReader:
+    """Windows of a line (with its newline): input ids[s:s+L], target ids[s+1:s+L+1]."""
+
+    def __init__(self, schema, seq_len):
+        self.index = {c: i for i, c in enumerate(schema.vocab)}
+        self.seq_len = seq_len
+
+    def encode(self, text):
+        get = self.index.get
+        return np.fromiter((get(c, 0) for c in text), np.int64, len(text))
+
+    def sequences(self, raw):
+        ids = self.encode(decode_utf8(raw) + '\n')
+        L = self.seq_len
+        return [Sequence(ids[s:s + L], ids[s + 1:s + L + 1])
+                for s in range(0, len(ids) - 1, L)]
+
+
+# ── jsonl: {"x": [...], "y": ..., "id": ...} per line ──
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(values, what):
+    if not np.all(np.isfinite(values)):
+        raise BadRecord(f'{what} holds NaN or infinite values')
+    return values
+
+
+def parse_jsonl(raw):
+    """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord."""
+    try:
+        record = json.loads(decode_utf8(raw))
+    except json.JSONDecodeError as e:
+        raise BadRecord(f'malformed JSON ({e.msg} at column {e.colno})') from None
+    if not isinstance(record, dict) or 'x' not in record or 'y' not in record:
+        raise BadRecord('not a JSON object with "x" and "y"')
+    x, y = record['x'], record['y']
+    if not isinstance(x, list) or not x:
+        raise BadRecord('"x" must be a non-empty list of steps')
+    T = len(x)
+    if all(_is_int(s) for s in x):
+        x_kind, x = 'tokens', np.array(x, np.int64)
+        if x.min() < 0:
+            raise BadRecord('token ids must be >= 0')
+    elif all(isinstance(s, list) and s and all(_is_num(v) for v in s) for s in x):
+        D = len(x[0])
+        if any(len(s) != D for s in x):
+            raise BadRecord('steps of "x" have different numbers of features')
+        x_kind, x = f'dense:{D}', _finite(np.array(x, np.float64), '"x"')
+    else:
+        raise BadRecord('each step of "x" must be an int token id or a list of numbers')
+
+    if _is_int(y):
+        y_kind, y = 'last:class', np.array(y, np.int64)
+    elif _is_num(y):
+        y_kind, y = 'last:vec:1', _finite(np.array([y], np.float64), '"y"')
+    elif isinstance(y, list) and y and all(_is_int(v) for v in y) and len(y) == T:
+        y_kind, y = 'step:class', np.array(y, np.int64)
+    elif isinstance(y, list) and y and all(_is_num(v) for v in y):
+        y_kind, y = f'last:vec:{len(y)}', _finite(np.array(y, np.float64), '"y"')
+    elif (isinstance(y, list) and len(y) == T and
+          all(isinstance(s, list) and s and all(_is_num(v) for v in s) for s in y)):
+        O = len(y[0])
+        if any(len(s) != O for s in y):
+            raise BadRecord('steps of "y" have different numbers of values')
+        y_kind, y = f'step:vec:{O}', _finite(np.array(y, np.float64), '"y"')
+    else:
+        raise BadRecord('"y" must be a class id, a number, a list of numbers, '
+                        'or one target per step of "x"')
+    if y.dtype == np.int64 and y.min() < 0:
+        raise BadRecord('class ids must be >= 0')
+    return x_kind, y_kind, x, y
+
+
+def jsonl_facts(raw):
+    x_kind, y_kind, x, y = parse_jsonl(raw)
+    facts = {'records': 1, 'x_kind': {x_kind: 1}, 'y_kind': {y_kind: 1}}
+    if x_kind == 'tokens':
+        facts['max_token'] = int(x.max())
+    if y.dtype == np.int64:
+        facts['max_class'] = int(y.max())
+    return facts
+
+
+class JsonlReader:
+    def __init__(self, schema):
+        self.schema = schema
+
+    def sequences(self, raw):
+        x_kind, y_kind, x, y = parse_jsonl(raw)
+        s = self.schema
+        if x_kind != s.x_kind:
+            raise BadRecord(f'"x" is {x_kind}, the model expects {s.x_kind}')
+        if y_kind != s.y_kind:
+            raise BadRecord(f'"y" is {y_kind}, the model expects {s.y_kind}')
+        if x_kind == 'tokens' and x.max() >= s.input_size:
+            raise BadRecord(f'token id {x.max()} is outside the vocabulary of {s.input_size}')
+        if y.dtype == np.int64 and y.max() >= s.output_size:
+            raise BadRecord(f'class id {y.max()} is outside the {s.output_size} classes')
+        return [Sequence(x, y)]
+
+
+# ── csv: a whole file is one time series ──
+
+def _split_csv(raw):
+    return [cell.strip() for cell in decode_utf8(raw).rstrip('\r').split(',')]
+
+
+def _float_or_none(cell):
+    try:
+        v = float(cell)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def csv_facts(lines, where):
+    """lines: iterable of raw lines of one file; where(line_no) names a line."""
+    lines = iter(lines)
+    header = ','.join(_split_csv(next(lines, b'')))
+    names = header.split(',')
+    moments = [[0, 0.0, 0.0] for _ in names]
+    facts = {'records': 0, 'bad': 0, 'examples': []}
+    for line_no, raw in enumerate(lines, start=2):
+        facts['records'] += 1
+        try:
+            cells = _split_csv(raw)
+            if len(cells) != len(names):
+                raise BadRecord(f'{len(cells)} fields, the header has {len(names)}')
+        except BadRecord as e:
+            facts['bad'] += 1
+            facts['examples'] = (facts['examples'] + [f'{where(line_no)}: {e}'])[:10]
+            continue
+        for m, cell in zip(moments, cells):
+            v = _float_or_none(cell)
+            if v is not None:   # Welford's update
+                m[0] += 1
+                delta = v - m[1]
+                m[1] += delta / m[0]
+                m[2] += delta * (v - m[1])
+    # a column counts as numeric when most of its cells are numbers
+    moments = [m if m[0] * 2 > facts['records'] else [0, 0.0, 0.0] for m in moments]
+    facts.update(header={header: 1}, moments={header: moments})
+    return facts
+
+
+class CsvReader:
+    """Sliding windows (stride 1) of ``window`` rows predicting the next
+    ``horizon`` rows of the target columns, normalised with the schema's stats."""
+
+    def __init__(self, schema, window, horizon):
+        self.schema, self.window, self.horizon = schema, window, horizon
+
+    def normalise(self, columns):
+        norm = self.schema.norm
+        mean = np.array([norm[c][0] for c in columns])
+        std = np.array([norm[c][1] for c in columns])
+        return mean, std
+
+    def sequences_from_file(self, lines, where):
+        """Yield Sequence or (description, BadRecord) per window/bad row."""
+        lines = iter(lines)
+        names = _split_csv(next(lines, b''))
+        s = self.schema
+        try:
+            cols = [names.index(c) for c in s.columns]
+            tcols = [names.index(c) for c in s.target_columns]
+        except ValueError:
+            raise BadRecord(f'header {",".join(names)} lacks the model\'s columns '
+                            f'{",".join(s.columns)}') from None
+        in_mean, in_std = self.normalise(s.columns)
+        out_mean, out_std = self.normalise(s.target_columns)
+        run = []     # consecutive good rows: (inputs, targets)
+        span = self.window + self.horizon
+        for line_no, raw in enumerate(lines, start=2):
+            try:
+                row = self._parse_row(raw, len(names), cols + tcols)
+            except BadRecord as e:
+                run = []
+                yield where(line_no), e
+                continue
+            run.append(((row[:len(cols)] - in_mean) / in_std,
+                        (row[len(cols):] - out_mean) / out_std))
+            if len(run) >= span:
+                window = run[-span:]
+                x = np.array([r[0] for r in window[:self.window]])
+                y = np.concatenate([r[1] for r in window[self.window:]] or [np.empty(0)])
+                yield Sequence(x, y)
+                run = run[-span + 1:] if span > 1 else []
+
+    @staticmethod
+    def _parse_row(raw, width, picks):
+        cells = _split_csv(raw)
+        if len(cells) != width:
+            raise BadRecord(f'{len(cells)} fields, the header has {width}')
+        values = [_float_or_none(cells[i]) for i in picks]
+        if any(v is None for v in values):
+            raise BadRecord('a selected column is not a finite number')
+        return np.array(values, np.float64)
+
+
+def line_reader(schema, data_config):
+    """The per-line reader of a line format: raw bytes -> list of Sequence."""
+    if schema.format == 'text':
+        return TextReader(schema, data_config.seq_len).sequences
+    if schema.format == 'jsonl':
+        return JsonlReader(schema).sequences
+    raise ValueError(f'{schema.format} is not a line format')
+
+
+LINE_FACTS = {'text': text_facts, 'jsonl': jsonl_facts}

@@ -1,0 +1,154 @@
+"""What a data set looks like: learned by one MapReduce pass, kept in the checkpoint.
+
+The describe pass turns each record into *facts* (small JSON-able counters),
+sums them across mappers with ``merge_facts``, and ``schema_from_facts`` turns
+the totals into a ``DataSchema``: the input kind and size, the target kind and
+size, the vocabulary or the normalisation statistics. When records disagree
+(say, most steps have 3 features and a few have 4), the majority defines the
+schema and the others are counted as bad records by the training pass.
+"""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mr_rnn.config import ConfigError
+
+UNK = '<unk>'
+
+
+@dataclass(frozen=True)
+class DataSchema:
+    format: str                 # text | jsonl | csv
+    task: str                   # lm | classify | regress
+    token_input: bool
+    input_size: int             # features per step, or vocabulary size
+    per_step: bool              # a target at every step, or one at the last step
+    output_size: int            # classes, or target dimensions
+    vocab: tuple = None         # text: characters by id; id 0 is <unk>
+    columns: tuple = None       # csv: input columns
+    target_columns: tuple = None
+    norm: dict = None           # csv: {column: [mean, std]}, applied to inputs and targets
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        for key in ('vocab', 'columns', 'target_columns'):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    @property
+    def x_kind(self):
+        return 'tokens' if self.token_input else f'dense:{self.input_size}'
+
+    @property
+    def y_kind(self):
+        place = 'step' if self.per_step else 'last'
+        return f'{place}:class' if self.task != 'regress' else f'{place}:vec:{self.output_size}'
+
+
+def merge_facts(a, b):
+    """Add two fact dicts: numbers add, dicts merge recursively, 'max_' keys take the max,
+    'examples' lists concatenate (keeping the first few)."""
+    out = dict(a)
+    for key, value in b.items():
+        if key not in out:
+            out[key] = value
+        elif key.startswith('max_'):
+            out[key] = max(out[key], value)
+        elif key == 'examples':
+            out[key] = sorted(out[key] + value)[:10]
+        elif isinstance(value, dict):
+            out[key] = merge_facts(out[key], value)
+        elif key == 'moments':
+            out[key] = merge_moments(out[key], value)
+        else:
+            out[key] = out[key] + value
+    return out
+
+
+def merge_moments(a, b):
+    """Chan et al.'s parallel merge of per-column (count, mean, M2) lists."""
+    merged = []
+    for (na, ma, m2a), (nb, mb, m2b) in zip(a, b):
+        n = na + nb
+        if n == 0:
+            merged.append([0, 0.0, 0.0])
+            continue
+        delta = mb - ma
+        merged.append([n, ma + delta * nb / n, m2a + m2b + delta * delta * na * nb / n])
+    return merged
+
+
+def _majority(counter, what):
+    if not counter:
+        raise ConfigError(f'no valid records to learn the {what} from: check the input paths and --format')
+    return max(sorted(counter), key=lambda k: counter[k])
+
+
+def schema_from_facts(facts, data_config, task=None):
+    fmt = data_config.format
+    if fmt == 'text':
+        schema = _text_schema(facts, data_config)
+    elif fmt == 'jsonl':
+        schema = _jsonl_schema(facts)
+    else:
+        schema = _csv_schema(facts, data_config)
+    if task is not None and task != schema.task:
+        raise ConfigError(f'--task {task} does not fit this {fmt} data, which is a {schema.task} '
+                          f'task; leave --task out or use other data')
+    return schema
+
+
+def _text_schema(facts, config):
+    chars = facts.get('chars', {})
+    if not chars:
+        raise ConfigError('the text input has no characters: check the input paths')
+    frequent = sorted(chars, key=lambda c: (-chars[c], c))[:config.max_vocab - 1]
+    vocab = (UNK,) + tuple(sorted(frequent))
+    return DataSchema('text', 'lm', True, len(vocab), True, len(vocab), vocab=vocab)
+
+
+def _jsonl_schema(facts):
+    x_kind = _majority(facts.get('x_kind', {}), 'input shape')
+    y_kind = _majority(facts.get('y_kind', {}), 'target shape')
+    token_input = x_kind == 'tokens'
+    input_size = facts['max_token'] + 1 if token_input else int(x_kind.split(':')[1])
+    place, kind = y_kind.split(':')[:2]
+    if kind == 'class':
+        task = 'lm' if token_input and place == 'step' else 'classify'
+        output_size = facts['max_class'] + 1
+        if token_input and task == 'lm':
+            # a token language model predicts tokens: one vocabulary for both
+            input_size = output_size = max(input_size, output_size)
+    else:
+        task, output_size = 'regress', int(y_kind.split(':')[2])
+    return DataSchema('jsonl', task, token_input, input_size, place == 'step', output_size)
+
+
+def _csv_schema(facts, config):
+    header = _majority(facts.get('header', {}), 'csv header')
+    names = header.split(',')
+    numeric = [n for n, stats in zip(names, facts['moments'].get(header, [])) if stats[0] > 0]
+    columns = config.columns or tuple(numeric)
+    targets = config.target or columns
+    for col in set(columns) | set(targets):
+        if col not in names:
+            raise ConfigError(f'csv column {col!r} not in the header ({", ".join(names)}); '
+                              'fix --columns/--target')
+        if col not in numeric:
+            raise ConfigError(f'csv column {col!r} is not numeric; choose numeric --columns/--target')
+    moments = dict(zip(names, facts['moments'][header]))
+    norm = {c: [moments[c][1], _std(moments[c])] for c in sorted(set(columns) | set(targets))}
+    return DataSchema('csv', 'regress', False, len(columns), False,
+                      len(targets) * config.horizon, columns=tuple(columns),
+                      target_columns=tuple(targets), norm=norm)
+
+
+def _std(moment):
+    count, _, m2 = moment
+    # a constant column would divide by zero: leave it unscaled
+    return float(np.sqrt(m2 / max(count - 1, 1))) or 1.0

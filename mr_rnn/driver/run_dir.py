@@ -1,0 +1,99 @@
+"""The run directory (DESIGN §3.5)::
+
+    RUN_DIR/config.json          configuration, inputs, runner
+    RUN_DIR/metrics.jsonl        one line per checkpoint: line k describes iter-k
+    RUN_DIR/checkpoints/iter-NNNNNN.npz
+    RUN_DIR/final.npz, best.npz
+    RUN_DIR/loss.png             when matplotlib is installed
+"""
+import glob
+import json
+import os
+import shutil
+
+from mr_rnn.codec.checkpoint import CheckpointError
+from mr_rnn.model import Model
+
+
+class RunDirError(Exception):
+    pass
+
+
+class RunDir:
+    def __init__(self, path):
+        self.path = path
+        self.checkpoints = os.path.join(path, 'checkpoints')
+        self.metrics_path = os.path.join(path, 'metrics.jsonl')
+        self.config_path = os.path.join(path, 'config.json')
+
+    def checkpoint_path(self, iteration):
+        return os.path.join(self.checkpoints, f'iter-{iteration:06d}.npz')
+
+    def create(self, description):
+        if glob.glob(os.path.join(self.checkpoints, 'iter-*.npz')):
+            raise RunDirError(f'{self.path} already holds a run: add --resume to continue it, '
+                              'or choose another --out')
+        os.makedirs(self.checkpoints, exist_ok=True)
+        _write_atomic(self.config_path, json.dumps(description, indent=2) + '\n')
+        _write_atomic(self.metrics_path, '')
+
+    def description(self):
+        try:
+            with open(self.config_path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise RunDirError(f'{self.path} holds no run to resume (no config.json): '
+                              'leave out --resume to start one') from None
+
+    def newest_valid_model(self, warn):
+        """The newest checkpoint that loads; corrupt ones are named and skipped."""
+        paths = sorted(glob.glob(os.path.join(self.checkpoints, 'iter-*.npz')), reverse=True)
+        for path in paths:
+            try:
+                return Model.load(path)
+            except CheckpointError as e:
+                warn(f'skipping {e}')
+        raise RunDirError(f'{self.path} has no valid checkpoint to resume from: '
+                          'start a new run without --resume')
+
+    def save(self, model):
+        model.save(self.checkpoint_path(model.iteration))
+
+    def metrics(self):
+        if not os.path.exists(self.metrics_path):
+            return []
+        rows = []
+        with open(self.metrics_path) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    break      # a line cut short by a crash: drop it and what follows
+        return rows
+
+    def keep_metrics_before(self, iteration):
+        rows = [r for r in self.metrics() if r['iteration'] < iteration]
+        _write_atomic(self.metrics_path, ''.join(json.dumps(r) + '\n' for r in rows))
+        return rows
+
+    def append_metrics(self, row):
+        with open(self.metrics_path, 'a') as f:
+            f.write(json.dumps(row) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+
+    def publish(self, name, iteration):
+        """Copy iter-k to final.npz / best.npz atomically."""
+        target = os.path.join(self.path, name)
+        tmp = target + '.tmp'
+        shutil.copyfile(self.checkpoint_path(iteration), tmp)
+        os.replace(tmp, target)
+
+
+def _write_atomic(path, text):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

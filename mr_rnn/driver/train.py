@@ -1,0 +1,219 @@
+"""The training loop: one MapReduce job per iteration, until done.
+
+    describe the data (one pass) -> schema -> initial weights = checkpoint 0
+    for k = 0, 1, ...:  gradient job on checkpoint k -> loss(k), checkpoint k+1
+                        [evaluate job on --val]     -> val_loss(k)
+                        metrics line k, convergence test
+    evaluate job on the last checkpoint             -> its metrics line
+
+Metrics line k always describes checkpoint k: the losses are those of its
+weights, measured by the same pass that computed its gradient.
+"""
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mr_rnn.config import ConfigError
+from mr_rnn.data.schema import schema_from_facts
+from mr_rnn.driver.run_dir import RunDir
+from mr_rnn.driver.runner import JobFailed, run_job
+from mr_rnn.jobs.mr_describe_data import MRDescribeData
+from mr_rnn.jobs.mr_evaluate import MREvaluate
+from mr_rnn.jobs.mr_gradient_step import STATS_KEY, MRGradientStep
+from mr_rnn.model import Model
+
+
+class TrainingStopped(Exception):
+    """Training cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class Stats:
+    loss: float
+    count: int
+    records: int
+    bad: int
+    examples: list
+    correct: int = 0
+
+
+def _stats(scalars):
+    count = scalars.get('count', 0)
+    loss = scalars.get('loss_sum', 0.0) / count if count else math.nan
+    return Stats(loss, count, scalars.get('records', 0), scalars.get('bad', 0),
+                 scalars.get('examples', []), scalars.get('correct', 0))
+
+
+def format_of(inputs, given):
+    if given:
+        return given
+    exts = {os.path.splitext(p.rstrip('/'))[1].lower() for p in inputs}
+    guess = {'.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv', '.txt': 'text'}
+    formats = {guess.get(e) for e in exts}
+    if len(formats) == 1 and None not in formats:
+        return formats.pop()
+    raise ConfigError('cannot tell the input format from the file names: add --format text, '
+                      'jsonl or csv')
+
+
+class Trainer:
+    def __init__(self, run_dir, runner_args, echo=print, warn=print):
+        self.run = RunDir(run_dir)
+        self.runner_args = list(runner_args)
+        self.echo, self.warn = echo, warn
+
+    # ── the passes ──
+
+    def describe(self, inputs, fmt):
+        output, _ = run_job(MRDescribeData, ['--format', fmt, *inputs], self.runner_args)
+        return dict(output).get('facts', {'records': 0})
+
+    def gradient_step(self, model, inputs):
+        path = self.run.checkpoint_path(model.iteration)
+        output, counters = run_job(
+            MRGradientStep, ['--format', model.schema.format, '--checkpoint', path, *inputs],
+            self.runner_args)
+        blocks = dict(output)
+        stats = _stats(blocks.pop(STATS_KEY, {'scalars': {}})['scalars'])
+        return stats, blocks, counters
+
+    def evaluate(self, model_path, fmt, inputs):
+        output, _ = run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path, *inputs],
+                            self.runner_args)
+        return _stats(dict(output).get(STATS_KEY, {'scalars': {}})['scalars'])
+
+    # ── the loop ──
+
+    def start(self, config, inputs, val):
+        fmt = format_of(inputs, config.data.format)
+        config = replace(config, data=replace(config.data, format=fmt))
+        self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
+                         'runner_args': self.runner_args})
+        facts = self.describe(inputs, fmt)
+        self.check_bad(facts.get('bad', 0), facts.get('records', 0), facts.get('examples', []),
+                       config.max_bad_fraction, 'describing the data')
+        schema = schema_from_facts(facts, config.data, config.model.task)
+        model = Model.initial(config, schema)
+        self.run.save(model)
+        self.echo(f'data: {facts.get("records", 0)} records, task {schema.task}, '
+                  f'input {"tokens" if schema.token_input else "dense"} x{schema.input_size}, '
+                  f'output {schema.output_size}')
+        return model, []
+
+    def resume(self, overrides):
+        description = self.run.description()
+        model = self.run.newest_valid_model(self.warn)
+        model = model.with_config(replace(model.config, **overrides))
+        history = self.run.keep_metrics_before(model.iteration)
+        self.echo(f'resuming {self.run.path} from iteration {model.iteration}')
+        return model, history, description['inputs'], description['val']
+
+    def train(self, model, history, inputs, val):
+        config = model.config
+        while True:
+            done = model.iteration >= config.max_iter or self.converged(history, config)
+            started = time.time()
+            path = self.run.checkpoint_path(model.iteration)
+            if done:
+                stats, blocks = self.evaluate(path, model.schema.format, inputs), None
+            else:
+                stats, blocks, _ = self.gradient_step(model, inputs)
+            self.check_bad(stats.bad, stats.records, stats.examples, config.max_bad_fraction,
+                           f'iteration {model.iteration}')
+            if not stats.count:
+                raise TrainingStopped('no valid records in the input: check the paths and --format')
+            if not math.isfinite(stats.loss):
+                raise TrainingStopped(
+                    f'the loss became {stats.loss} at iteration {model.iteration}: lower --lr; '
+                    f'the last good checkpoint is {path}')
+            val_loss = self.evaluate(path, model.schema.format, val).loss if val else None
+            row = {'iteration': model.iteration, 'train_loss': stats.loss, 'val_loss': val_loss,
+                   'grad_norm': None, 'lr': config.optimizer.lr,
+                   'seconds': round(time.time() - started, 3), 'records': stats.records,
+                   'bad_records': stats.bad}
+            if blocks is not None:
+                row['grad_norm'] = math.sqrt(sum(b['scalars']['grad_sq'] for b in blocks.values()))
+            self.run.append_metrics(row)
+            history.append(row)
+            self.echo(progress_line(row))
+            self.publish_best(history)
+            if done:
+                self.run.publish('final.npz', model.iteration)
+                plot_losses(self.run)
+                return model, history
+            model = self.updated(model, blocks)
+            self.run.save(model)
+            plot_losses(self.run)
+
+    @staticmethod
+    def updated(model, blocks):
+        if set(blocks) != set(model.params):
+            missing = sorted(set(model.params) - set(blocks))
+            raise JobFailed(f'the gradient job returned no update for {", ".join(missing)}')
+        params, state = {}, {}
+        for name, block in blocks.items():
+            arrays = block['arrays']
+            params[name] = np.array(arrays['param'], model.params[name].dtype)
+            state[name] = {k[len('optim.'):]: np.array(v) for k, v in arrays.items()
+                           if k.startswith('optim.')}
+        return Model(model.config, model.schema, params, state, model.iteration + 1)
+
+    def publish_best(self, history):
+        key = 'val_loss' if history[-1]['val_loss'] is not None else 'train_loss'
+        best = min(history, key=lambda r: r[key])
+        if best is history[-1]:
+            self.run.publish('best.npz', best['iteration'])
+
+    @staticmethod
+    def converged(history, config):
+        """Relative improvement below --tol for --patience iterations in a row."""
+        key = 'val_loss' if history and history[-1]['val_loss'] is not None else 'train_loss'
+        losses = [r[key] for r in history]
+        if len(losses) <= config.patience:
+            return False
+        recent = losses[-config.patience - 1:]
+        return all((a - b) / max(abs(a), 1e-300) < config.tol for a, b in zip(recent, recent[1:]))
+
+    @staticmethod
+    def check_bad(bad, records, examples, max_fraction, when):
+        if records and bad / records > max_fraction:
+            first = examples[0] if examples else ''
+            raise TrainingStopped(
+                f'{bad} of {records} records are bad ({bad / records:.1%}) while {when}, more '
+                f'than --max-bad-fraction {max_fraction}; first: {first}')
+
+
+def progress_line(row):
+    val = f' val {row["val_loss"]:.4f}' if row['val_loss'] is not None else ''
+    grad = f' |g| {row["grad_norm"]:.3g}' if row['grad_norm'] is not None else ''
+    bad = f' bad {row["bad_records"]}' if row['bad_records'] else ''
+    return (f'iter {row["iteration"]:4d}  loss {row["train_loss"]:.4f}{val}{grad}  '
+            f'lr {row["lr"]:.3g}  {row["seconds"]:.1f}s  records {row["records"]}{bad}')
+
+
+def plot_losses(run):
+    """loss.png beside the metrics, when matplotlib is installed (extra 'plot')."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = run.metrics()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r['iteration'] for r in rows], [r['train_loss'] for r in rows], label='train')
+    val = [(r['iteration'], r['val_loss']) for r in rows if r['val_loss'] is not None]
+    if val:
+        ax.plot(*zip(*val), label='validation')
+    ax.set_xlabel('iteration (MapReduce round)')
+    ax.set_ylabel('loss')
+    ax.legend()
+    fig.tight_layout()
+    tmp = os.path.join(run.path, 'loss.tmp.png')
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, os.path.join(run.path, 'loss.png'))
+    return True

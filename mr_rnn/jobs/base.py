@@ -1,0 +1,116 @@
+"""What every mr_rnn job shares: raw input records, and naming where a record is.
+
+Line formats (text, jsonl) use a plain ``mapper``, so Hadoop may split files
+anywhere; csv time series use ``mapper_raw``, one whole file per map task,
+because a window needs consecutive rows.
+"""
+from mrjob.compat import jobconf_from_env
+from mrjob.job import MRJob
+from mrjob.protocol import BytesValueProtocol
+from mrjob.step import MRStep
+
+from mr_rnn.config import FORMATS
+
+
+class RecordJob(MRJob):
+    INPUT_PROTOCOL = BytesValueProtocol
+
+    def configure_args(self):
+        super().configure_args()
+        self.add_passthru_arg('--format', choices=FORMATS, required=True,
+                              help='input format of the records')
+
+    def record_step(self, mapper_init, mapper_final, **rest):
+        """An MRStep whose map phase calls ``self.on_record(raw, where)`` per record."""
+        if self.options.format == 'csv':
+            return MRStep(mapper_init=mapper_init, mapper_raw=self._mapper_raw_file,
+                          mapper_final=mapper_final, **rest)
+        return MRStep(mapper_init=mapper_init, mapper=self._mapper_line,
+                      mapper_final=mapper_final, **rest)
+
+    def _mapper_line(self, _, raw):
+        """(None, raw line bytes) -> whatever on_record yields."""
+        if not hasattr(self, '_offset'):
+            path = jobconf_from_env('mapreduce.map.input.file', '?')
+            self._path = path[len('file://'):] if path.startswith('file://') else path
+            self._offset = int(jobconf_from_env('mapreduce.map.input.start', '0') or 0)
+            self._line = 0 if self._offset == 0 else None
+        where = f'{self._path}:{self._line + 1}' if self._line is not None \
+            else f'{self._path} at byte {self._offset}'
+        self._offset += len(raw) + 1
+        if self._line is not None:
+            self._line += 1
+        return self.on_record(raw, where) or ()
+
+    def _mapper_raw_file(self, path, uri):
+        """(local path of one whole input file, its URI) -> whatever on_file yields."""
+        with open(path, 'rb') as f:
+            lines = (line.rstrip(b'\n') for line in f)
+            yield from self.on_file(lines, lambda n: f'{uri}:{n}') or ()
+
+    def on_record(self, raw, where):
+        raise NotImplementedError
+
+    def on_file(self, lines, where):
+        raise NotImplementedError
+
+
+class ModelRecordJob(RecordJob):
+    """A job whose map tasks push records through a checkpoint's model.
+
+    Subclasses set ``self.sums`` in ``start_sums()``: anything with ``add(batch)``.
+    """
+
+    def configure_args(self):
+        super().configure_args()
+        self.add_file_arg('--checkpoint', required=True,
+                          help='checkpoint (.npz): weights, optimizer state, configuration')
+
+    def load_model(self):
+        from mr_rnn.model import Model
+        self.model = Model.load(self.options.checkpoint)
+
+    def mapper_init_model(self):
+        from mr_rnn.data.batching import BatchStream
+        from mr_rnn.data.records import line_reader
+        self.load_model()
+        cfg = self.model.config
+        self.stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
+        if self.model.schema.format != 'csv':
+            self.read = line_reader(self.model.schema, cfg.data)
+        self.sums = self.start_sums()
+
+    def on_record(self, raw, where):
+        for batch in self.stream.add_record(self.read, raw, where):
+            self.sums.add(batch)
+
+    def on_file(self, lines, where):
+        from mr_rnn.data.records import BadRecord, CsvReader, Sequence
+        cfg = self.model.config.data
+        reader = CsvReader(self.model.schema, cfg.window, cfg.horizon)
+        try:
+            for item in reader.sequences_from_file(lines, where):
+                if isinstance(item, Sequence):
+                    self.stream.stats['records'] += 1
+                    batches = self.stream.add_sequences([item])
+                else:
+                    self.stream.stats['records'] += 1
+                    self.stream.add_bad(*item)
+                    batches = []
+                for batch in batches:
+                    self.sums.add(batch)
+        except BadRecord as e:
+            self.stream.add_bad(where(1), e)
+        return ()
+
+    def flush_stream(self):
+        batch = self.stream.flush()
+        if batch is not None:
+            self.sums.add(batch)
+        stats = self.stream.stats
+        self.increment_counter('mr_rnn', 'records', stats['records'])
+        self.increment_counter('mr_rnn', 'bad_records', stats['bad'])
+        return stats
+
+    def start_sums(self):
+        raise NotImplementedError

@@ -1,0 +1,40 @@
+"""Loss (and accuracy, for classes) of a checkpoint on some data: forward only.
+
+    map:     records -> batches -> loss sum, target count, correct predictions
+    combine: add
+    reduce:  add -> (__stats__, totals)
+"""
+from mr_rnn.codec.wire import PacketProtocol, add_packets
+from mr_rnn.jobs.base import ModelRecordJob
+
+STATS_KEY = '__stats__'
+
+
+class MREvaluate(ModelRecordJob):
+    INTERNAL_PROTOCOL = PacketProtocol
+    OUTPUT_PROTOCOL = PacketProtocol
+
+    def steps(self):
+        return [self.record_step(
+            mapper_init=self.mapper_init_model,
+            mapper_final=self.mapper_final_emit_sums,
+            combiner=self.reducer_add_sums,
+            reducer=self.reducer_add_sums)]
+
+    def start_sums(self):
+        from mr_rnn.kernels.accumulate import LossSum
+        return LossSum(self.model.params, self.model.spec)
+
+    def mapper_final_emit_sums(self):
+        """-> (STATS_KEY, {loss_sum, count, correct, records, bad, sequences, examples})"""
+        stats = self.flush_stream()
+        yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum, count=self.sums.count,
+                                          correct=self.sums.correct), 'arrays': {}}
+
+    def reducer_add_sums(self, key, packets):
+        """(STATS_KEY, packets) -> (STATS_KEY, their sum)"""
+        yield key, add_packets(packets)
+
+
+if __name__ == '__main__':
+    MREvaluate.run()

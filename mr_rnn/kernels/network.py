@@ -1,0 +1,184 @@
+"""A stacked recurrent network with a linear head and its loss.
+
+Parameters live in a plain dict named exactly as PyTorch names them
+(``rnn.weight_ih_l0`` ... ``head.bias``), so a checkpoint loads into
+``torch.nn.LSTM`` + ``torch.nn.Linear`` with a key rename.
+
+Losses are *sums* over target elements with the element count beside them;
+whoever holds the global count divides (DESIGN §3.3). That is what lets
+MapReduce add up gradients from any number of mappers.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from mr_rnn.kernels import losses
+from mr_rnn.kernels.cells import GATES, layer_backward, layer_forward
+
+HEADS = ('per_step', 'last_step')
+LOSSES = ('xent', 'mse')
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    cell: str           # rnn | lstm | gru
+    input_size: int     # D for dense inputs, vocabulary size V for token inputs
+    hidden: int
+    layers: int
+    output_size: int    # classes (xent) or target dimensions (mse)
+    token_input: bool   # x holds token ids, looked up in weight_ih_l0's columns
+    head: str           # per_step | last_step
+    loss: str           # xent | mse
+
+    def __post_init__(self):
+        if self.cell not in GATES:
+            raise ValueError(f'unknown cell {self.cell!r}: choose rnn, lstm or gru')
+        if self.head not in HEADS or self.loss not in LOSSES:
+            raise ValueError(f'unknown head/loss {self.head}/{self.loss}')
+        for name in ('input_size', 'hidden', 'layers', 'output_size'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'{name} must be at least 1')
+
+
+@dataclass
+class Batch:
+    x: np.ndarray       # (B, T) int64 token ids, or (B, T, D) float; 0 at padding
+    mask: np.ndarray    # (B, T) bool, True at real steps, sequences left-aligned
+    y: np.ndarray       # (B, T) / (B,) int64 classes, or (B, T, O) / (B, O) float
+
+
+@dataclass
+class LossAndGrads:
+    loss_sum: float
+    count: int
+    grads: dict
+
+
+def param_shapes(spec):
+    G, H = GATES[spec.cell] * spec.hidden, spec.hidden
+    shapes = {}
+    for k in range(spec.layers):
+        shapes[f'rnn.weight_ih_l{k}'] = (G, spec.input_size if k == 0 else H)
+        shapes[f'rnn.weight_hh_l{k}'] = (G, H)
+        shapes[f'rnn.bias_ih_l{k}'] = (G,)
+        shapes[f'rnn.bias_hh_l{k}'] = (G,)
+    shapes['head.weight'] = (spec.output_size, H)
+    shapes['head.bias'] = (spec.output_size,)
+    return shapes
+
+
+def init_params(spec, seed, dtype=np.float32):
+    """PyTorch's default initialisation: every recurrent weight and bias, and
+    the Linear head (kaiming_uniform with a=sqrt(5) reduces to the same bound),
+    uniform in ±1/sqrt(H)."""
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(spec.hidden)
+    return {name: rng.uniform(-bound, bound, shape).astype(dtype)
+            for name, shape in param_shapes(spec).items()}
+
+
+def _input_projection(params, spec, k, inp):
+    w_ih, b_ih = params[f'rnn.weight_ih_l{k}'], params[f'rnn.bias_ih_l{k}']
+    if k == 0 and spec.token_input:
+        # a one-hot input times W_ih is a column of W_ih: gather it
+        return np.ascontiguousarray(w_ih.T)[inp] + b_ih       # (B, T, G*H)
+    return inp @ w_ih.T + b_ih                                 # (B, T, G*H)
+
+
+def run_layers(params, spec, x, state=None):
+    """Forward through every layer. ``state``: per-layer tuples, zeros if None.
+
+    Returns (top hidden states (B, T, H), caches, final states).
+    """
+    dtype = params['head.weight'].dtype
+    inp = x if spec.token_input else np.asarray(x, dtype)
+    caches, finals = [], []
+    for k in range(spec.layers):
+        xp = _input_projection(params, spec, k, inp)
+        inp, cache, final = layer_forward(
+            spec.cell, xp, params[f'rnn.weight_hh_l{k}'], params[f'rnn.bias_hh_l{k}'],
+            None if state is None else state[k])
+        caches.append((cache, xp.shape))
+        finals.append(final)
+    return inp, caches, finals
+
+
+def _head_input(spec, top, mask):
+    if spec.head == 'per_step':
+        return top                                            # (B, T, H)
+    last = lengths_of(mask) - 1
+    return top[np.arange(top.shape[0]), last]                 # (B, H)
+
+
+def lengths_of(mask):
+    lengths = mask.sum(axis=1)
+    if np.any(lengths < 1):
+        raise ValueError('every sequence needs at least one step')
+    return lengths
+
+
+def forward(params, spec, x, mask):
+    """Logits (xent) or predictions (mse): (B, T, O) per step, (B, O) last step."""
+    top, _, _ = run_layers(params, spec, x)
+    return _head_input(spec, top, mask) @ params['head.weight'].T + params['head.bias']
+
+
+def step(params, spec, x, state=None):
+    """Run x (B, T[, D]) from ``state``; return per-step outputs and the new state.
+
+    For generation: feed one step at a time and carry the state along.
+    """
+    top, _, finals = run_layers(params, spec, x, state)
+    return top @ params['head.weight'].T + params['head.bias'], finals
+
+
+def loss_and_grads(params, spec, batch):
+    """Sum of per-element losses over the batch and its gradient."""
+    mask = np.asarray(batch.mask, bool)
+    top, caches, _ = run_layers(params, spec, batch.x)
+    w_out = params['head.weight']
+    head_in = _head_input(spec, top, mask)
+    out = head_in @ w_out.T + params['head.bias']
+    target_mask = mask if spec.head == 'per_step' else np.ones(out.shape[0], bool)
+    loss_fn = losses.cross_entropy_sum if spec.loss == 'xent' else losses.squared_error_sum
+    loss_sum, count, d_out = loss_fn(out, batch.y, target_mask)
+
+    grads = {}
+    # backprop through the linear head
+    O, H = w_out.shape
+    grads['head.weight'] = d_out.reshape(-1, O).T @ head_in.reshape(-1, H)
+    grads['head.bias'] = d_out.reshape(-1, O).sum(axis=0)
+    d_head_in = d_out @ w_out
+    if spec.head == 'per_step':
+        d_top = d_head_in
+    else:
+        d_top = np.zeros_like(top)
+        d_top[np.arange(top.shape[0]), lengths_of(mask) - 1] = d_head_in
+
+    # backprop through the layers, top first
+    for k in reversed(range(spec.layers)):
+        cache, _ = caches[k]
+        dxp, grads[f'rnn.weight_hh_l{k}'], grads[f'rnn.bias_hh_l{k}'] = layer_backward(
+            spec.cell, d_top, cache, params[f'rnn.weight_hh_l{k}'])
+        G = dxp.shape[-1]
+        dxp2 = dxp.reshape(-1, G)
+        grads[f'rnn.bias_ih_l{k}'] = dxp2.sum(axis=0)
+        w_ih = params[f'rnn.weight_ih_l{k}']
+        if k == 0 and spec.token_input:
+            grads['rnn.weight_ih_l0'] = _scatter_columns(dxp2, batch.x.reshape(-1), w_ih.shape)
+        else:
+            below = caches[k - 1][0].h if k > 0 else np.asarray(batch.x, w_ih.dtype)
+            grads[f'rnn.weight_ih_l{k}'] = dxp2.T @ below.reshape(-1, w_ih.shape[1])
+            if k > 0:
+                d_top = dxp @ w_ih                              # (B, T, H)
+    return LossAndGrads(float(loss_sum), int(count), grads)
+
+
+def _scatter_columns(dxp2, ids, shape):
+    """Gradient of the gathered columns: sum dxp rows per token id."""
+    order = np.argsort(ids, kind='stable')
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    grad_t = np.zeros((shape[1], shape[0]), dxp2.dtype)
+    grad_t[sorted_ids[starts]] = np.add.reduceat(dxp2[order], starts, axis=0)
+    return grad_t.T

@@ -1,0 +1,74 @@
+"""A model as the checkpoint holds it: configuration, data schema, weights and
+optimizer state. The one place that turns a checkpoint into objects and back."""
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mr_rnn.codec.checkpoint import (CheckpointError, join_arrays, load_checkpoint,
+                                     save_checkpoint, split_arrays)
+from mr_rnn.config import ConfigError, TrainConfig
+from mr_rnn.data.schema import DataSchema
+from mr_rnn.kernels import optim
+from mr_rnn.kernels.network import NetworkSpec, init_params, param_shapes
+
+
+@dataclass
+class Model:
+    config: TrainConfig
+    schema: DataSchema
+    params: dict                # PyTorch names -> arrays in the model's dtype
+    optim_state: dict           # param name -> {state name -> float64 array}
+    iteration: int = 0
+
+    @property
+    def spec(self):
+        return network_spec(self.config, self.schema)
+
+    @property
+    def dtype(self):
+        return np.dtype(self.config.model.dtype)
+
+    @classmethod
+    def initial(cls, config, schema):
+        spec = network_spec(config, schema)
+        params = init_params(spec, config.seed, np.dtype(config.model.dtype))
+        state = {n: optim.init_state(config.optimizer, p) for n, p in params.items()}
+        return cls(config, schema, params, state, 0)
+
+    @classmethod
+    def load(cls, path):
+        arrays, meta = load_checkpoint(path)
+        try:
+            config = TrainConfig.from_dict(meta['config'])
+            schema = DataSchema.from_dict(meta['schema'])
+        except (KeyError, TypeError, ConfigError) as e:
+            raise CheckpointError(f'checkpoint {path} has an unusable configuration ({e})') from None
+        params, state = split_arrays(arrays)
+        expected = param_shapes(network_spec(config, schema))
+        got = {n: tuple(a.shape) for n, a in params.items()}
+        if got != expected:
+            raise CheckpointError(f'checkpoint {path}: parameters {got} do not match the '
+                                  f'configuration, which needs {expected}')
+        for name in params:
+            state.setdefault(name, {})
+        return cls(config, schema, params, state, int(meta['iteration']))
+
+    def save(self, path):
+        meta = {'iteration': self.iteration, 'seed': self.config.seed,
+                'config': self.config.to_dict(), 'schema': self.schema.to_dict()}
+        if self.schema.vocab is not None:
+            meta['vocab'] = list(self.schema.vocab)
+        if self.schema.norm is not None:
+            meta['normalisation'] = self.schema.norm
+        return save_checkpoint(path, join_arrays(self.params, self.optim_state), meta)
+
+    def with_config(self, config):
+        return replace(self, config=config)
+
+
+def network_spec(config, schema):
+    return NetworkSpec(
+        cell=config.model.cell, input_size=schema.input_size, hidden=config.model.hidden,
+        layers=config.model.layers, output_size=schema.output_size,
+        token_input=schema.token_input, head='per_step' if schema.per_step else 'last_step',
+        loss='mse' if schema.task == 'regress' else 'xent')
