@@ -24,8 +24,15 @@ class UserError(Exception):
     pass
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the problem and where help is."""
+
+    def error(self, message):
+        self.exit(EXIT_USER_ERROR, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog='mr-rnn', description='Train RNN, LSTM and GRU models with one MapReduce job per '
         'iteration. Runner options (-r inline|local|hadoop|spark, -c mrjob.conf, ...) are mrjob\'s.')
     parser.add_argument('--debug', action='store_true', help='show tracebacks')
@@ -57,7 +64,10 @@ def build_parser():
         f'{k} {v:g}' for k, v in DEFAULT_LR.items()))
     o.add_argument('--momentum', type=float, default=0.9)
     o.add_argument('--weight-decay', type=float, default=0.0)
-    o.add_argument('--batch-size', type=int, default=32)
+    o.add_argument('--batch-size', type=int, default=32, help='sequences per forward/backward '
+                   'in a map task (speed and memory only: the gradient is the same)')
+    o.add_argument('--sample-fraction', type=float, default=1.0,
+                   help='share of the records each iteration uses, chosen per record')
     o.add_argument('--seed', type=int, default=0)
     o.add_argument('--max-iter', type=int, help='MapReduce rounds (default 50)')
     o.add_argument('--tol', type=float, help='relative improvement to call converged (1e-4)')
@@ -151,9 +161,9 @@ def runner_args(rest):
     try:
         with contextlib.redirect_stderr(captured):
             MRDescribeData(args=[*rest, '--format', 'text'])
-    except SystemExit:
+    except (SystemExit, ValueError) as e:
         lines = [ln for ln in captured.getvalue().splitlines() if 'error:' in ln]
-        message = lines[-1].split('error:', 1)[1].strip() if lines else 'bad runner options'
+        message = lines[-1].split('error:', 1)[1].strip() if lines else str(e) or 'bad runner options'
         raise UserError(f'{message} (runner options are mrjob\'s: see mrjob --help)') from None
     quiet_mrjob('-v' in rest or '--verbose' in rest)
     return rest
@@ -202,7 +212,8 @@ def train_config(args, overrides):
                         window=args.window, horizon=args.horizon, columns=args.columns,
                         target=args.target),
         optimizer=optimizer, seed=args.seed, batch_size=args.batch_size,
-        max_bad_fraction=args.max_bad_fraction, **overrides)
+        max_bad_fraction=args.max_bad_fraction,
+        sample_fraction=args.sample_fraction, **overrides)
 
 
 def cmd_evaluate(args, rest):
@@ -213,6 +224,8 @@ def cmd_evaluate(args, rest):
     model = Model.load(args.checkpoint)
     trainer = Trainer('.', runner)
     stats = trainer.evaluate(args.checkpoint, model.schema.format, args.inputs)
+    trainer.check_bad(stats.bad, stats.records, stats.examples,
+                      model.config.max_bad_fraction, 'evaluating')
     if not stats.count:
         raise UserError('no valid records in the input for this checkpoint: check the data')
     result = {'loss': stats.loss, 'targets': stats.count, 'records': stats.records,

@@ -68,8 +68,11 @@ class TrainConfig:
     tol: float = 1e-4           # stop when relative loss improvement < tol ...
     patience: int = 3           # ... for this many iterations in a row
     max_bad_fraction: float = 0.01
+    sample_fraction: float = 1.0   # records per iteration, chosen by a per-record hash
 
     def __post_init__(self):
+        if not 0 < self.sample_fraction <= 1:
+            raise ConfigError('--sample-fraction must be in (0, 1]')
         _at_least('--batch-size', self.batch_size, 1)
         _at_least('--max-iter', self.max_iter, 0)
         _at_least('--patience', self.patience, 1)

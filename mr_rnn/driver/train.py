@@ -118,11 +118,12 @@ class Trainer:
             started = time.time()
             path = self.run.checkpoint_path(model.iteration)
             if done:
-                stats, blocks = self.evaluate(path, model.schema.format, inputs), None
+                stats, blocks, counters = self.evaluate(path, model.schema.format, inputs), None, {}
             else:
-                stats, blocks, _ = self.gradient_step(model, inputs)
+                stats, blocks, counters = self.gradient_step(model, inputs)
             self.check_bad(stats.bad, stats.records, stats.examples, config.max_bad_fraction,
                            f'iteration {model.iteration}')
+            self.report_bad(stats, history)
             if not stats.count:
                 raise TrainingStopped('no valid records in the input: check the paths and --format')
             if not math.isfinite(stats.loss):
@@ -134,6 +135,10 @@ class Trainer:
                    'grad_norm': None, 'lr': config.optimizer.lr,
                    'seconds': round(time.time() - started, 3), 'records': stats.records,
                    'bad_records': stats.bad}
+            # the runner's own counters, where it reports them (Hadoop, local, inline)
+            ours = counters.get('mr_rnn', {})
+            if 'records' in ours:
+                row['records'], row['bad_records'] = ours['records'], ours.get('bad_records', 0)
             if blocks is not None:
                 row['grad_norm'] = math.sqrt(sum(b['scalars']['grad_sq'] for b in blocks.values()))
             self.run.append_metrics(row)
@@ -176,6 +181,13 @@ class Trainer:
             return False
         recent = losses[-config.patience - 1:]
         return all((a - b) / max(abs(a), 1e-300) < config.tol for a, b in zip(recent, recent[1:]))
+
+    def report_bad(self, stats, history):
+        """Name the first bad records once, and again whenever their number changes."""
+        if stats.bad and (not history or history[-1]['bad_records'] != stats.bad):
+            self.warn(f'skipping {stats.bad} bad record(s) of {stats.records}; first:')
+            for example in stats.examples[:5]:
+                self.warn(f'  {example}')
 
     @staticmethod
     def check_bad(bad, records, examples, max_fraction, when):

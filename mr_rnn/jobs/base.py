@@ -34,7 +34,7 @@ class RecordJob(MRJob):
             path = jobconf_from_env('mapreduce.map.input.file', '?')
             self._path = path[len('file://'):] if path.startswith('file://') else path
             self._offset = int(jobconf_from_env('mapreduce.map.input.start', '0') or 0)
-            self._line = 0 if self._offset == 0 else None
+            self._line = _lines_before(self._path, self._offset)
         where = f'{self._path}:{self._line + 1}' if self._line is not None \
             else f'{self._path} at byte {self._offset}'
         self._offset += len(raw) + 1
@@ -55,11 +55,34 @@ class RecordJob(MRJob):
         raise NotImplementedError
 
 
+def _lines_before(path, offset):
+    """Line number where a split starts, when the file can be read here (local
+    files: inline, local, Hadoop on file://); None on HDFS, where a byte offset
+    names the record instead."""
+    if offset == 0:
+        return 0
+    try:
+        count, left = 0, offset
+        with open(path, 'rb') as f:
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                count += chunk.count(b'\n')
+                left -= len(chunk)
+        return count
+    except OSError:
+        return None
+
+
 class ModelRecordJob(RecordJob):
     """A job whose map tasks push records through a checkpoint's model.
 
     Subclasses set ``self.sums`` in ``start_sums()``: anything with ``add(batch)``.
+    A job that trains sets SAMPLES, and then sees only the iteration's sample
+    of records (``--sample-fraction``).
     """
+    SAMPLES = False
 
     def configure_args(self):
         super().configure_args()
@@ -79,8 +102,15 @@ class ModelRecordJob(RecordJob):
         if self.model.schema.format != 'csv':
             self.read = line_reader(self.model.schema, cfg.data)
         self.sums = self.start_sums()
+        self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
+
+    def wanted(self, record_bytes):
+        from mr_rnn.data.sampling import in_sample
+        return in_sample(record_bytes, self.model.iteration, self.model.config.seed, self.fraction)
 
     def on_record(self, raw, where):
+        if not self.wanted(raw):
+            return
         for batch in self.stream.add_record(self.read, raw, where):
             self.sums.add(batch)
 
@@ -91,6 +121,8 @@ class ModelRecordJob(RecordJob):
         try:
             for item in reader.sequences_from_file(lines, where):
                 if isinstance(item, Sequence):
+                    if not self.wanted(item.x.tobytes() + item.y.tobytes()):
+                        continue
                     self.stream.stats['records'] += 1
                     batches = self.stream.add_sequences([item])
                 else:

@@ -1,6 +1,8 @@
-"""Loss (and accuracy, for classes) of a checkpoint on some data: forward only.
+"""Loss and the sums behind the metrics of a checkpoint on some data: forward only.
 
-    map:     records -> batches -> loss sum, target count, correct predictions
+    map:     records -> batches -> loss sum, target count, correct predictions;
+             classification: confusion matrix; regression: squared and absolute
+             error sums per output dimension
     combine: add
     reduce:  add -> (__stats__, totals)
 """
@@ -23,13 +25,16 @@ class MREvaluate(ModelRecordJob):
 
     def start_sums(self):
         from mr_rnn.kernels.accumulate import LossSum
-        return LossSum(self.model.params, self.model.spec)
+        return LossSum(self.model.params, self.model.spec,
+                       confusion=self.model.schema.task == 'classify')
 
     def mapper_final_emit_sums(self):
-        """-> (STATS_KEY, {loss_sum, count, correct, records, bad, sequences, examples})"""
+        """-> (STATS_KEY, {loss_sum, count, correct, records, bad, sequences, examples}
+                          + {confusion (C, C) | sq_err, abs_err (O,): float64 sums})"""
         stats = self.flush_stream()
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum, count=self.sums.count,
-                                          correct=self.sums.correct), 'arrays': {}}
+                                          correct=self.sums.correct),
+                          'arrays': self.sums.arrays}
 
     def reducer_add_sums(self, key, packets):
         """(STATS_KEY, packets) -> (STATS_KEY, their sum)"""

@@ -17,6 +17,7 @@ STATS_KEY = '__stats__'
 
 
 class MRGradientStep(ModelRecordJob):
+    SAMPLES = True
     INTERNAL_PROTOCOL = PacketProtocol
     OUTPUT_PROTOCOL = PacketProtocol
 

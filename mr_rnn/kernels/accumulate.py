@@ -22,11 +22,19 @@ class GradientSum:
 
 
 class LossSum:
-    """Loss sum and count without gradients, plus correct predictions for classes."""
+    """Loss sum and count without gradients, plus what the metrics need:
+    correct predictions (classes), the confusion matrix (when asked for), and
+    per-output-dimension sums of squared and absolute errors (regression)."""
 
-    def __init__(self, params, spec):
+    def __init__(self, params, spec, confusion=False):
         self.params, self.spec = params, spec
         self.loss_sum, self.count, self.correct = 0.0, 0, 0
+        O = spec.output_size
+        self.arrays = {}
+        if spec.loss == 'mse':
+            self.arrays = {'sq_err': np.zeros(O, np.float64), 'abs_err': np.zeros(O, np.float64)}
+        elif confusion:
+            self.arrays = {'confusion': np.zeros((O, O), np.float64)}   # [true, predicted]
 
     def add(self, batch):
         out = forward(self.params, self.spec, batch.x, batch.mask)
@@ -34,10 +42,22 @@ class LossSum:
         self.loss_sum += result[0]
         self.count += result[1]
         self.correct += result[2]
+        target_mask = _target_mask(self.spec, out, batch)
+        if 'sq_err' in self.arrays:
+            diff = (out - np.asarray(batch.y, out.dtype)).astype(np.float64)[target_mask]  # (N, O)
+            self.arrays['sq_err'] += (diff ** 2).sum(axis=0)
+            self.arrays['abs_err'] += np.abs(diff).sum(axis=0)
+        if 'confusion' in self.arrays:
+            np.add.at(self.arrays['confusion'],
+                      (batch.y[target_mask], out.argmax(-1)[target_mask]), 1.0)
+
+
+def _target_mask(spec, out, batch):
+    return batch.mask if spec.head == 'per_step' else np.ones(out.shape[0], bool)
 
 
 def evaluate_outputs(spec, out, batch):
-    target_mask = batch.mask if spec.head == 'per_step' else np.ones(out.shape[0], bool)
+    target_mask = _target_mask(spec, out, batch)
     if spec.loss == 'xent':
         loss_sum, count, _ = losses.cross_entropy_sum(out, batch.y, target_mask)
         correct = int(((out.argmax(-1) == batch.y) & target_mask).sum())
@@ -45,3 +65,41 @@ def evaluate_outputs(spec, out, batch):
         loss_sum, count, _ = losses.squared_error_sum(out, batch.y, target_mask)
         correct = 0
     return loss_sum, count, correct
+
+
+# ── totals -> metrics (on the driver, after the reduce) ──
+
+def classification_metrics(confusion):
+    """confusion[t, p]: targets of class t predicted as p.
+
+    Per class: precision tp / predicted, recall tp / true, F1 their harmonic
+    mean (0 where undefined). Macro-F1 is the plain mean of F1 over the classes
+    that occur as a target or as a prediction (scikit-learn's ``average='macro'``
+    on the labels present).
+    """
+    confusion = np.asarray(confusion, np.float64)
+    tp = np.diag(confusion)
+    predicted, true = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    present = (predicted + true) > 0
+    macro_f1 = float(f1[present].mean()) if present.any() else 0.0
+    return {'macro_f1': macro_f1, 'precision': precision, 'recall': recall, 'f1': f1}
+
+
+def regression_metrics(sq_err, abs_err, count, scale=None):
+    """RMSE and MAE per output dimension and over all of them.
+
+    ``count`` counts target scalars (DESIGN §3.3), so each of the O dimensions
+    has count / O of them. ``scale`` (O,) turns errors in normalised units back
+    into the data's own units: an error e·std in original units for e in
+    normalised ones (the mean cancels in a difference).
+    """
+    sq_err, abs_err = np.asarray(sq_err, np.float64), np.asarray(abs_err, np.float64)
+    scale = np.ones_like(sq_err) if scale is None else np.asarray(scale, np.float64)
+    n = count / sq_err.shape[0]
+    sq, ab = sq_err * scale ** 2, abs_err * scale
+    return {'rmse': float(np.sqrt(sq.sum() / count)), 'mae': float(ab.sum() / count),
+            'rmse_per_output': np.sqrt(sq / n), 'mae_per_output': ab / n}

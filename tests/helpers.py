@@ -1,0 +1,49 @@
+"""Small helpers shared by the tests that drive whole training runs."""
+import json
+import os
+
+import numpy as np
+
+from mr_rnn.cli import main
+
+
+def write_jsonl(path, records):
+    with open(path, 'w') as f:
+        for r in records:
+            f.write(json.dumps(r) + '\n')
+    return str(path)
+
+
+def sequence_records(n, seed=0, dim=3, classes=4, max_len=7):
+    """Variable-length dense sequences with a class label: exercises masking."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        T = int(rng.integers(1, max_len + 1))
+        x = rng.normal(size=(T, dim)).round(6).tolist()
+        records.append({'id': f'r{i}', 'x': x, 'y': int(rng.integers(classes))})
+    return records
+
+
+def train(run_dir, inputs, *flags):
+    """mr-rnn train in-process; returns the exit code."""
+    return main(['train', *inputs, '--out', str(run_dir), *flags])
+
+
+def load_arrays(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files if k != '__meta__'}
+
+
+def max_relative_difference(a, b):
+    assert a.keys() == b.keys()
+    worst = 0.0
+    for name in a:
+        scale = max(np.abs(a[name]).max(), np.abs(b[name]).max(), 1e-300)
+        worst = max(worst, float(np.abs(a[name] - b[name]).max() / scale))
+    return worst
+
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+        return [json.loads(line) for line in f]
