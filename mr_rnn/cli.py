@@ -10,6 +10,7 @@ import glob
 import io
 import json
 import math
+import os
 import sys
 
 from mr_rnn.codec.checkpoint import CheckpointError
@@ -84,7 +85,24 @@ def build_parser():
     s.add_argument('--length', type=int, default=300, help='characters, or forecast steps')
     s.add_argument('--temperature', type=float, default=1.0)
     s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--top-k', type=int, default=0, metavar='K',
+                   help='text: draw from the K most likely characters only (0: all)')
     s.add_argument('--history', metavar='CSV', help='regression: series whose end is continued')
+
+    p = sub.add_parser('predict', help='score data with a checkpoint: one JSON line per record '
+                       '(MapReduce, map only)')
+    p.add_argument('checkpoint')
+    p.add_argument('inputs', nargs='+', metavar='INPUT')
+    p.add_argument('--top-k', type=int, default=5, metavar='K',
+                   help='language models: list the K most likely next tokens')
+    p.add_argument('--output', metavar='DIR', help='where the runner writes the predictions '
+                   '(mrjob\'s --output-dir; HDFS on Hadoop); default: standard output')
+
+    x = sub.add_parser('export', help='write a checkpoint as ONNX or as a PyTorch state dict')
+    x.add_argument('checkpoint')
+    x.add_argument('output', metavar='OUT', help='OUT.onnx, or OUT.npz (+ OUT.json) for torch')
+    x.add_argument('--format', choices=('onnx', 'torch'),
+                   help='default: from OUT\'s extension (.onnx: onnx, .npz: torch)')
 
     i = sub.add_parser('inspect', help='a readable summary of a checkpoint')
     i.add_argument('checkpoint')
@@ -197,7 +215,9 @@ def cmd_train(args, rest):
         inputs, val = args.inputs, args.val
         model, history = trainer.start(train_config(args, overrides), inputs, val)
     model, history = trainer.train(model, history, inputs, val)
-    print(f'done: {len(history) - 1} iterations; final checkpoint {args.out}/final.npz')
+    first, last = history[0]['train_loss'], history[-1]['train_loss']
+    print(f'done: loss {first:.4f} -> {last:.4f} ({(first - last) / first:.0%} lower) after '
+          f'{history[-1]["iteration"]} iterations; final checkpoint {args.out}/final.npz')
     return 0
 
 
@@ -222,27 +242,72 @@ def cmd_evaluate(args, rest):
     runner = runner_args(rest)
     check_inputs(args.inputs)
     model = Model.load(args.checkpoint)
-    trainer = Trainer('.', runner)
-    stats = trainer.evaluate(args.checkpoint, model.schema.format, args.inputs)
-    trainer.check_bad(stats.bad, stats.records, stats.examples,
-                      model.config.max_bad_fraction, 'evaluating')
-    if not stats.count:
+    totals = evaluate_totals(args.checkpoint, model.schema.format, args.inputs, runner)
+    scalars = totals['scalars']
+    Trainer.check_bad(scalars.get('bad', 0), scalars.get('records', 0),
+                      scalars.get('examples', []), model.config.max_bad_fraction, 'evaluating')
+    if not scalars.get('count'):
         raise UserError('no valid records in the input for this checkpoint: check the data')
-    result = {'loss': stats.loss, 'targets': stats.count, 'records': stats.records,
-              'bad_records': stats.bad}
-    task = model.schema.task
-    if task == 'lm':
-        result.update(perplexity=math.exp(stats.loss), bits_per_token=stats.loss / math.log(2))
-    if task in ('lm', 'classify'):
-        result['accuracy'] = stats.correct / stats.count
-    if task == 'regress':
-        result['rmse_normalised'] = math.sqrt(stats.loss)
+    result = evaluation_metrics(model, scalars, totals['arrays'])
     if args.json:
         print(json.dumps(result))
     else:
-        for key, value in result.items():
-            print(f'{key:>16}  {value:.6g}' if isinstance(value, float) else f'{key:>16}  {value}')
+        print_evaluation(result)
     return 0
+
+
+def evaluate_totals(checkpoint, fmt, inputs, runner):
+    """The evaluate job's totals: scalars, and the arrays behind the metrics."""
+    from mr_rnn.driver.runner import run_job
+    from mr_rnn.jobs.mr_evaluate import STATS_KEY, MREvaluate
+    output, _ = run_job(MREvaluate, ['--format', fmt, '--checkpoint', checkpoint, *inputs], runner)
+    return dict(output).get(STATS_KEY, {'scalars': {}, 'arrays': {}})
+
+
+def evaluation_metrics(model, scalars, arrays):
+    """Loss and the task's metrics, JSON-able; regression errors in the data's units."""
+    from mr_rnn.generate import output_units
+    from mr_rnn.kernels.accumulate import classification_metrics, regression_metrics
+    count = scalars['count']
+    loss = scalars['loss_sum'] / count
+    result = {'loss': loss, 'targets': count, 'records': scalars.get('records', 0),
+              'bad_records': scalars.get('bad', 0)}
+    task = model.schema.task
+    if task == 'lm':
+        result.update(perplexity=math.exp(loss), bits_per_token=loss / math.log(2))
+    if task in ('lm', 'classify'):
+        result['accuracy'] = scalars.get('correct', 0) / count
+    if task == 'classify':
+        confusion = arrays['confusion']
+        cls = classification_metrics(confusion)
+        result.update(macro_f1=cls['macro_f1'], f1_per_class=cls['f1'].tolist(),
+                      confusion=confusion.astype(int).tolist())
+    if task == 'regress':
+        units = output_units(model.schema, model.config.data.horizon)
+        reg = regression_metrics(arrays['sq_err'], arrays['abs_err'], count,
+                                 [std for _, _, std in units])
+        result.update(rmse=reg['rmse'], mae=reg['mae'], rmse_normalised=math.sqrt(loss),
+                      per_output={name: {'rmse': float(r), 'mae': float(a)} for (name, _, _), r, a
+                                  in zip(units, reg['rmse_per_output'], reg['mae_per_output'])})
+    return result
+
+
+def print_evaluation(result):
+    for key, value in result.items():
+        if isinstance(value, (list, dict)):
+            continue
+        print(f'{key:>16}  {value:.6g}' if isinstance(value, float) else f'{key:>16}  {value}')
+    if 'confusion' in result:
+        confusion = result['confusion']
+        width = max(5, len(str(max(max(row) for row in confusion))) + 1)
+        print('confusion matrix (rows: true class, columns: predicted class)')
+        print(' ' * 6 + ''.join(f'{c:>{width}}' for c in range(len(confusion))) + '      F1')
+        for c, (row, f1) in enumerate(zip(confusion, result['f1_per_class'])):
+            print(f'{c:>6}' + ''.join(f'{n:>{width}}' for n in row) + f'  {f1:6.3f}')
+    if len(result.get('per_output', {})) > 1:
+        print(f'{"output":>16}  {"rmse":>10}  {"mae":>10}   (data units)')
+        for name, errors in result['per_output'].items():
+            print(f'{name:>16}  {errors["rmse"]:10.6g}  {errors["mae"]:10.6g}')
 
 
 def cmd_sample(args, rest):
@@ -254,12 +319,20 @@ def cmd_sample(args, rest):
     if model.schema.task == 'lm' and model.schema.vocab is not None:
         if args.temperature <= 0:
             raise UserError('--temperature must be positive')
-        print(args.prime + sample_text(model, args.prime, args.length, args.temperature, args.seed))
+        if args.top_k < 0:
+            raise UserError('--top-k must be 0 (all characters) or more')
+        print(args.prime + sample_text(model, args.prime, args.length, args.temperature,
+                                       args.seed, args.top_k))
     elif model.schema.task == 'regress' and model.schema.format == 'csv':
         if not args.history:
             raise UserError('a forecast continues a series: add --history SERIES.csv')
         check_inputs([args.history], 'history')
-        for row in forecast(model, args.history, args.length):
+        try:
+            rows = forecast(model, args.history, args.length)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        print(','.join(model.schema.target_columns))
+        for row in rows:
             print(','.join(f'{v:.6g}' for v in row))
     else:
         raise UserError(f'sample needs a text language model or a csv regression model; '
@@ -297,8 +370,79 @@ def cmd_inspect(args, rest):
     return 0
 
 
+def cmd_predict(args, rest):
+    from mr_rnn.driver.train import Trainer
+    from mr_rnn.model import Model
+    runner = runner_args(rest)
+    check_inputs(args.inputs)
+    if args.top_k < 1:
+        raise UserError('--top-k must be at least 1')
+    model = Model.load(args.checkpoint)
+    if args.output:
+        runner = [*runner, '--output-dir', args.output]
+    to_stdout = not any(a in ('-o', '--output-dir') or a.startswith('--output-dir=')
+                        for a in runner)
+    counters, output_dir = run_predict_job(
+        ['--format', model.schema.format, '--checkpoint', args.checkpoint,
+         '--top-k', str(args.top_k), *args.inputs], runner, sys.stdout if to_stdout else None)
+    records, bad = counters.get('records', 0), counters.get('bad_records', 0)
+    where = 'standard output' if to_stdout else output_dir
+    print(f'predict: {records} records, {bad} bad (lines with "error"), written to {where}',
+          file=sys.stderr)
+    Trainer.check_bad(bad, records, [], model.config.max_bad_fraction, 'predicting')
+    return 0
+
+
+def run_predict_job(job_args, runner, sink):
+    """Run the map-only predict job; stream its lines to ``sink`` (a text file)
+    unless None. Returns (the mr_rnn counters, the output directory).
+
+    Unlike driver.runner.run_job, this never holds the output in memory."""
+    from mrjob.step import StepFailedException
+    from mr_rnn.driver.runner import JobFailed, package_zip
+    from mr_rnn.jobs.mr_predict import MRPredict
+    job = MRPredict(args=[*runner, *job_args])
+    if job.options.runner != 'inline':
+        job = MRPredict(args=[*runner, '--py-files', package_zip(), *job_args])
+    counters = {}
+    try:
+        with job.make_runner() as mr_runner:
+            mr_runner.run()
+            if sink is not None:
+                for chunk in mr_runner.cat_output():
+                    sink.write(chunk.decode('utf-8'))
+            for step in mr_runner.counters() or []:
+                for name, value in step.get('mr_rnn', {}).items():
+                    counters[name] = counters.get(name, 0) + value
+            return counters, mr_runner.get_output_dir()
+    except StepFailedException as e:
+        raise JobFailed(f'MRPredict failed: {e.reason or e}') from None
+
+
+def cmd_export(args, rest):
+    from mr_rnn.export import ExportError, export_onnx, export_torch
+    from mr_rnn.model import Model
+    if rest:
+        raise UserError(f'export runs on this machine; unexpected option {rest[0]}')
+    fmt = args.format or {'.onnx': 'onnx', '.npz': 'torch'}.get(
+        os.path.splitext(args.output)[1].lower())
+    if fmt is None:
+        raise UserError('cannot tell the export format from OUT: add --format onnx or torch')
+    if fmt == 'torch' and not args.output.endswith('.npz'):
+        raise UserError('--format torch writes a numpy .npz state dict: name OUT like model.npz')
+    model = Model.load(args.checkpoint)
+    try:
+        (export_onnx if fmt == 'onnx' else export_torch)(model, args.output)
+    except ExportError as e:
+        raise UserError(str(e)) from None
+    extra = f' and {os.path.splitext(args.output)[0]}.json' if fmt == 'torch' else ''
+    print(f'wrote {args.output}{extra} ({fmt}, {model.spec.cell} x{model.spec.layers}, '
+          f'hidden {model.spec.hidden})')
+    return 0
+
+
 COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'sample': cmd_sample,
-            'inspect': cmd_inspect}
+            'inspect': cmd_inspect, 'predict': cmd_predict, 'export': cmd_export}
 
 if __name__ == '__main__':
     sys.exit(main())

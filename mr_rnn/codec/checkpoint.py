@@ -68,8 +68,8 @@ def load_checkpoint(path):
     except FileNotFoundError:
         raise CheckpointError(f'checkpoint {path} does not exist')
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f'checkpoint {path} is not a readable .npz file ({e}); '
-                              'use another checkpoint') from None
+        raise CheckpointError(f'checkpoint {path} is corrupted or not an .npz file ({e}); '
+                              'use an earlier checkpoint') from None
     try:
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode('utf-8'))
     except (KeyError, ValueError) as e:

@@ -47,6 +47,8 @@ class RunDir:
 
     def newest_valid_model(self, warn):
         """The newest checkpoint that loads; corrupt ones are named and skipped."""
+        for stale in glob.glob(os.path.join(self.checkpoints, '.iter-*.tmp')):
+            os.unlink(stale)     # a write cut short by a crash; never under a final name
         paths = sorted(glob.glob(os.path.join(self.checkpoints, 'iter-*.npz')), reverse=True)
         for path in paths:
             try:

@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine (Python 3.11+, Java 17 and
+# Maven for the Hadoop tests):  make demo   and   make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+RUN     = runs/demo
+
+.PHONY: demo test clean
+
+$(BIN)/.demo-deps: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[plot]'
+	touch $@
+
+$(BIN)/.test-deps: $(BIN)/.demo-deps
+	$(BIN)/pip install -q -e '.[test,plot,spark,onnx]'
+	touch $@
+
+# A character LSTM on Jane Austen's Persuasion, inline runner, then 400 sampled characters.
+demo: $(BIN)/.demo-deps
+	rm -rf $(RUN)
+	$(BIN)/mr-rnn train sample_data/text/austen_persuasion.txt --out $(RUN) \
+	    --cell lstm --hidden 64 --optimizer adam --lr 0.02 --batch-size 256 \
+	    --sample-fraction 0.1 --max-iter 60
+	$(BIN)/mr-rnn sample $(RUN)/final.npz --prime 'Anne ' --length 400 --temperature 0.7
+
+# Unit and MapReduce tests, then real Hadoop (fetched with Maven) and Spark.
+test: $(BIN)/.test-deps
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs

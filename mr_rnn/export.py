@@ -1,0 +1,230 @@
+"""A checkpoint's model for other runtimes: ONNX, and a PyTorch state dict.
+
+ONNX (``export_onnx``): the standard RNN / LSTM / GRU operators, one per
+layer, chained, then the linear head. Inputs and outputs, batch first:
+
+    x        float32 (batch, seq, D), or int64 (batch, seq) token ids
+    lengths  int32 (batch,): real steps of each sequence (padding at the end);
+             for fixed-length data pass seq for every sequence
+    output   float32 (batch, seq, O) for per-step models, (batch, O) for
+             last-step models (the step lengths[b] - 1 of each sequence):
+             logits for classes and tokens, predictions in normalised units
+             for regression (the statistics are in the model's metadata)
+
+PyTorch and ONNX order the gates differently, so the weight blocks are
+reordered: LSTM i f g o -> i o f c; GRU r z n -> z r h, with
+linear_before_reset=1, which is where PyTorch keeps b_hn (inside the reset
+product). Token inputs are one-hot encoded (OneHot), so W keeps PyTorch's
+(G·H, V) shape. Initial states are zero, as in mr_rnn and PyTorch.
+
+PyTorch (``export_torch``): an ``.npz`` holding exactly the ``state_dict()``
+of a module with attributes ``rnn`` (torch.nn.RNN/LSTM/GRU, batch_first) and
+``head`` (torch.nn.Linear), and beside it ``OUT.json`` with the sizes, the
+vocabulary and the normalisation. No pickle: ``numpy.load(allow_pickle=False)``
+reads it and ``torch.tensor`` turns each array into a tensor (docs/using-models.md).
+``init_from_state_dict`` reads such a file back into a model to go on training.
+"""
+import json
+import os
+
+import numpy as np
+
+from mr_rnn.kernels import optim
+from mr_rnn.kernels.network import param_shapes
+
+ONNX_DOC = ('inputs: x (batch, seq, D) float32 or (batch, seq) int64 token ids; lengths (batch,) '
+            'int32. output: (batch, seq, O) per step or (batch, O) at each last step.')
+OPSET = 17
+IR_VERSION = 8          # the oldest IR that carries opset 17: the widest choice of runtimes
+TORCH_FORMAT = 'mr_rnn-torch-state-dict-1'
+TORCH_MODULE = {'rnn': 'RNN', 'lstm': 'LSTM', 'gru': 'GRU'}
+
+# PyTorch's gate blocks, in the order ONNX wants them
+ONNX_GATE_ORDER = {
+    'rnn': (0,),          # one block
+    'lstm': (0, 3, 1, 2),  # torch i f g o -> onnx i o f c
+    'gru': (1, 0, 2),      # torch r z n   -> onnx z r h
+}
+
+
+class ExportError(Exception):
+    """An export or import that cannot be done; the message says why and what to do."""
+
+
+def model_facts(model):
+    """What a runtime needs beside the weights: sizes, vocabulary, normalisation."""
+    spec = model.spec
+    return {'cell': spec.cell, 'input_size': spec.input_size, 'hidden': spec.hidden,
+            'layers': spec.layers, 'output_size': spec.output_size,
+            'token_input': spec.token_input, 'head': spec.head, 'task': model.schema.task,
+            'horizon': model.config.data.horizon, 'schema': model.schema.to_dict()}
+
+
+# ── ONNX ──
+
+def gate_blocks(array, cell):
+    """Reorder the gate blocks (first axis) of a PyTorch weight or bias for ONNX."""
+    blocks = np.split(np.asarray(array), len(ONNX_GATE_ORDER[cell]), axis=0)
+    return np.concatenate([blocks[g] for g in ONNX_GATE_ORDER[cell]], axis=0)
+
+
+def onnx_model(model):
+    """The model as an onnx.ModelProto (float32 weights)."""
+    from onnx import TensorProto, helper, numpy_helper
+    spec, p = model.spec, model.params
+    H = spec.hidden
+    inits, nodes = [], []
+
+    def const(name, array):
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def f32(array):
+        return np.ascontiguousarray(array, np.float32)
+
+    if spec.token_input:
+        x = helper.make_tensor_value_info('x', TensorProto.INT64, ['batch', 'seq'])
+        nodes.append(helper.make_node(
+            'OneHot', ['x', const('vocab_size', np.array(spec.input_size, np.int64)),
+                       const('off_on', np.array([0.0, 1.0], np.float32))], ['x_onehot']))
+        dense = 'x_onehot'                                            # (B, T, V)
+    else:
+        x = helper.make_tensor_value_info('x', TensorProto.FLOAT, ['batch', 'seq', spec.input_size])
+        dense = 'x'                                                   # (B, T, D)
+    lengths = helper.make_tensor_value_info('lengths', TensorProto.INT32, ['batch'])
+    nodes.append(helper.make_node('Transpose', [dense], ['x_tbd'], perm=[1, 0, 2]))  # (T, B, D)
+
+    op = TORCH_MODULE[spec.cell]
+    layer_in = 'x_tbd'
+    for k in range(spec.layers):
+        W = gate_blocks(p[f'rnn.weight_ih_l{k}'], spec.cell)[None]          # (1, G*H, D_in)
+        R = gate_blocks(p[f'rnn.weight_hh_l{k}'], spec.cell)[None]          # (1, G*H, H)
+        B = np.concatenate([gate_blocks(p[f'rnn.bias_ih_l{k}'], spec.cell),
+                            gate_blocks(p[f'rnn.bias_hh_l{k}'], spec.cell)])[None]  # (1, 2*G*H)
+        attrs = {'hidden_size': H}
+        if spec.cell == 'gru':
+            attrs['linear_before_reset'] = 1
+        nodes.append(helper.make_node(
+            op, [layer_in, const(f'W_l{k}', f32(W)), const(f'R_l{k}', f32(R)),
+                 const(f'B_l{k}', f32(B)), 'lengths'],
+            [f'Y_l{k}', f'Y_h_l{k}'], name=f'{op.lower()}_l{k}', **attrs))
+        # Y (T, 1, B, H) -> (T, B, H): the next layer's input
+        nodes.append(helper.make_node('Squeeze', [f'Y_l{k}', const(f'axis1_l{k}', np.array([1]))],
+                                      [f'h_l{k}']))
+        layer_in = f'h_l{k}'
+
+    top = spec.layers - 1
+    if spec.head == 'per_step':
+        nodes.append(helper.make_node('Transpose', [f'h_l{top}'], ['h_btH'], perm=[1, 0, 2]))
+        nodes.append(helper.make_node('MatMul', ['h_btH', const('head.weight_T',
+                                                                f32(p['head.weight'].T))], ['z']))
+        nodes.append(helper.make_node('Add', ['z', const('head.bias', f32(p['head.bias']))],
+                                      ['output']))
+        out_shape = ['batch', 'seq', spec.output_size]
+    else:
+        # Y_h (1, B, H) holds each sequence's state at its own last step
+        nodes.append(helper.make_node('Squeeze', [f'Y_h_l{top}', const('axis0', np.array([0]))],
+                                      ['h_last']))
+        nodes.append(helper.make_node(
+            'Gemm', ['h_last', const('head.weight', f32(p['head.weight'])),
+                     const('head.bias', f32(p['head.bias']))], ['output'], transB=1))
+        out_shape = ['batch', spec.output_size]
+    output = helper.make_tensor_value_info('output', TensorProto.FLOAT, out_shape)
+
+    graph = helper.make_graph(nodes, f'mr_rnn_{spec.cell}', [x, lengths], [output], inits,
+                              doc_string=ONNX_DOC)
+    onnx_proto = helper.make_model(graph, producer_name='mr_rnn',
+                                   opset_imports=[helper.make_opsetid('', OPSET)])
+    onnx_proto.ir_version = IR_VERSION
+    helper.set_model_props(onnx_proto, {'mr_rnn': json.dumps(model_facts(model))})
+    return onnx_proto
+
+
+def export_onnx(model, path):
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError('--format onnx needs the onnx package: pip install "mr_rnn[onnx]"') from None
+    proto = onnx_model(model)
+    onnx.checker.check_model(proto)
+    _write_atomic(path, proto.SerializeToString())
+
+
+# ── PyTorch state dict ──
+
+def sidecar_path(path):
+    return os.path.splitext(path)[0] + '.json'
+
+
+def export_torch(model, path):
+    """OUT.npz: the state dict, named as torch names it; OUT.json: the facts."""
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(a) for name, a in model.params.items()})
+    _write_atomic(path, buffer.getvalue())
+    facts = dict(model_facts(model), format=TORCH_FORMAT,
+                 torch=f'rnn = torch.nn.{TORCH_MODULE[model.spec.cell]}(input_size, hidden, '
+                       'layers, batch_first=True); head = torch.nn.Linear(hidden, output_size)')
+    _write_atomic(sidecar_path(path), (json.dumps(facts, indent=2) + '\n').encode('utf-8'))
+
+
+def read_state_dict(path):
+    """(arrays by name, facts from OUT.json or None) of a state dict file."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise ExportError(f'state dict {path} does not exist: check the path') from None
+    except (OSError, ValueError) as e:
+        raise ExportError(f'state dict {path} is not a numpy .npz file without pickles ({e}); '
+                          'write it with numpy.savez') from None
+    facts = None
+    if os.path.exists(sidecar_path(path)):
+        with open(sidecar_path(path)) as f:
+            facts = json.load(f)
+    return arrays, facts
+
+
+def init_from_state_dict(model, path):
+    """``model`` with its weights replaced by the state dict at ``path`` and a
+    fresh optimizer state: to go on training weights trained elsewhere.
+
+    The names and shapes must be exactly the model's (torch names, DESIGN §3.2);
+    a text model's vocabulary, where OUT.json records it, must be the same,
+    because a token id means a character.
+    """
+    arrays, facts = read_state_dict(path)
+    expected = param_shapes(model.spec)
+    got = {name: tuple(a.shape) for name, a in arrays.items()}
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = sorted(n for n in set(got) & set(expected) if got[n] != expected[n])
+        raise ExportError(
+            f'state dict {path} does not fit this model (missing {missing}, unexpected {extra}, '
+            f'other shapes {[(n, got[n], expected[n]) for n in wrong]}): use the same --cell, '
+            '--hidden and --layers, and names rnn.* and head.*')
+    if facts and model.schema.vocab is not None:
+        vocab = facts.get('schema', {}).get('vocab')
+        if vocab is not None and tuple(vocab) != tuple(model.schema.vocab):
+            raise ExportError(f'state dict {path} was trained with another vocabulary than '
+                              'this data\'s: its token ids would mean other characters')
+    params = {name: np.array(arrays[name], model.dtype) for name in expected}
+    state = {n: optim.init_state(model.config.optimizer, a) for n, a in params.items()}
+    return type(model)(model.config, model.schema, params, state, model.iteration)
+
+
+def _write_atomic(path, data):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+

@@ -1,0 +1,128 @@
+"""Checkpoints: the file contract, corruption, and surviving a killed driver."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from helpers import load_arrays, max_relative_difference, metrics, sequence_records, train, write_jsonl
+from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from mr_rnn.model import Model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
+
+
+def test_every_checkpoint_is_plain_npz_with_the_documented_meta(tmp_path):
+    text = tmp_path / 't.txt'
+    with open(SAMPLE_TEXT) as f:
+        text.write_text(''.join(f.readlines()[:40]))
+    run = tmp_path / 'run'
+    assert train(run, [str(text)], '--hidden', '8', '--max-iter', '2', '--optimizer', 'adam') == 0
+    paths = sorted(glob.glob(str(run / 'checkpoints' / '*.npz'))) + [str(run / 'final.npz'),
+                                                                       str(run / 'best.npz')]
+    assert len(paths) == 5
+    for path in paths:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(npz['__meta__'].tobytes().decode('utf-8'))
+            names = set(npz.files)
+        assert {'format', 'iteration', 'config', 'seed', 'checksum', 'vocab'} <= set(meta)
+        assert meta['vocab'][0] == '<unk>'
+        assert {'rnn.weight_ih_l0', 'rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'rnn.bias_hh_l0',
+                'head.weight', 'head.bias'} <= names
+        assert 'optim.exp_avg.rnn.weight_hh_l0' in names
+        assert 'optim.exp_avg_sq.head.bias' in names
+    # the configuration in a checkpoint is enough to rebuild the model
+    model = Model.load(str(run / 'final.npz'))
+    assert model.iteration == 2 and model.config.model.hidden == 8
+
+
+def test_a_flipped_byte_is_refused_by_the_checksum(tmp_path):
+    path = str(tmp_path / 'c.npz')
+    save_checkpoint(path, {'w': np.arange(1000, dtype=np.float64)}, {'iteration': 0})
+    raw = bytearray(open(path, 'rb').read())
+    offset = raw.index(np.float64(500.0).tobytes())
+    raw[offset] ^= 0x01
+    open(path, 'wb').write(bytes(raw))
+    with pytest.raises(CheckpointError, match='corrupted'):
+        load_checkpoint(path)
+
+
+def test_arrays_changed_behind_a_valid_zip_fail_the_checksum(tmp_path):
+    path = str(tmp_path / 'c.npz')
+    save_checkpoint(path, {'w': np.arange(10, dtype=np.float64)}, {'iteration': 0})
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays['w'][3] += 1e-9
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match='checksum'):
+        load_checkpoint(path)
+
+
+def test_checkpoint_never_unpickles(tmp_path):
+    path = str(tmp_path / 'evil.npz')
+    np.savez(path, w=np.array([object()], dtype=object))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+
+
+def _train_command(data, run, *extra):
+    return [sys.executable, '-m', 'mr_rnn', 'train', data, '--out', str(run), '--hidden', '6',
+            '--dtype', 'float64', '--max-iter', '8', '--lr', '0.05', '--tol', '0', *extra]
+
+
+def test_driver_killed_mid_iteration_resumes_to_the_same_weights(tmp_path):
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(400, seed=11))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+
+    straight = tmp_path / 'straight'
+    subprocess.run(_train_command(data, straight), env=env, check=True, capture_output=True)
+
+    killed = tmp_path / 'killed'
+    proc = subprocess.Popen(_train_command(data, killed), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(killed / 'checkpoints' / 'iter-000003.npz'):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    time.sleep(0.3)                      # somewhere inside the next iteration
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    survivors = sorted(glob.glob(str(killed / 'checkpoints' / 'iter-*.npz')))
+    assert 4 <= len(survivors) < 9
+    for path in survivors:
+        Model.load(path)                 # complete and valid, every one
+    resume = [sys.executable, '-m', 'mr_rnn', 'train', '--out', str(killed), '--resume']
+    code = subprocess.run(resume, env=env, capture_output=True, text=True)
+    assert code.returncode == 0, code.stderr
+    assert 'resuming' in code.stdout
+
+    a = load_arrays(straight / 'final.npz')
+    b = load_arrays(killed / 'final.npz')
+    assert max_relative_difference(a, b) < 1e-12
+    assert [r['iteration'] for r in metrics(killed)] == list(range(9))
+    assert [r['train_loss'] for r in metrics(killed)] == pytest.approx(
+        [r['train_loss'] for r in metrics(straight)], rel=1e-12)
+
+
+def test_resume_skips_a_corrupt_newest_checkpoint_and_says_so(tmp_path, capsys):
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(30))
+    run = tmp_path / 'run'
+    flags = ['--hidden', '4', '--dtype', 'float64', '--tol', '0']
+    assert train(run, [data], *flags, '--max-iter', '3') == 0
+    newest = run / 'checkpoints' / 'iter-000003.npz'
+    raw = bytearray(newest.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    newest.write_bytes(bytes(raw))
+    capsys.readouterr()
+    assert train(run, [], '--resume', '--max-iter', '4') == 0
+    out = capsys.readouterr()
+    assert 'skipping checkpoint' in out.err and 'iter-000003.npz' in out.err
+    assert 'resuming' in out.out and 'from iteration 2' in out.out
+    assert Model.load(str(run / 'final.npz')).iteration == 4
