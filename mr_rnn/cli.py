@@ -409,8 +409,12 @@ def run_predict_job(job_args, runner, sink):
         with job.make_runner() as mr_runner:
             mr_runner.run()
             if sink is not None:
-                for chunk in mr_runner.cat_output():
-                    sink.write(chunk.decode('utf-8'))
+                try:
+                    for chunk in mr_runner.cat_output():
+                        sink.write(chunk.decode('utf-8'))
+                    sink.flush()
+                except BrokenPipeError:     # | head: the reader has all it wants
+                    sys.stdout = open(os.devnull, 'w')
             for step in mr_runner.counters() or []:
                 for name, value in step.get('mr_rnn', {}).items():
                     counters[name] = counters.get(name, 0) + value

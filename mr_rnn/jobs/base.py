@@ -10,6 +10,10 @@ from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
 
 from mr_rnn.config import FORMATS
+from mr_rnn.data.batching import BatchStream
+from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
+from mr_rnn.data.sampling import in_sample
+from mr_rnn.model import Model
 
 
 class RecordJob(MRJob):
@@ -90,12 +94,9 @@ class ModelRecordJob(RecordJob):
                           help='checkpoint (.npz): weights, optimizer state, configuration')
 
     def load_model(self):
-        from mr_rnn.model import Model
         self.model = Model.load(self.options.checkpoint)
 
     def mapper_init_model(self):
-        from mr_rnn.data.batching import BatchStream
-        from mr_rnn.data.records import line_reader
         self.load_model()
         cfg = self.model.config
         self.stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
@@ -105,7 +106,6 @@ class ModelRecordJob(RecordJob):
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
 
     def wanted(self, record_bytes):
-        from mr_rnn.data.sampling import in_sample
         return in_sample(record_bytes, self.model.iteration, self.model.config.seed, self.fraction)
 
     def on_record(self, raw, where):
@@ -115,7 +115,6 @@ class ModelRecordJob(RecordJob):
             self.sums.add(batch)
 
     def on_file(self, lines, where):
-        from mr_rnn.data.records import BadRecord, CsvReader, Sequence
         cfg = self.model.config.data
         reader = CsvReader(self.model.schema, cfg.window, cfg.horizon)
         try:

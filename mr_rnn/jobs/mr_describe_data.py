@@ -7,6 +7,8 @@ and classes of jsonl records, the columns and statistics of csv series.
 """
 from mrjob.protocol import JSONProtocol
 
+from mr_rnn.data.records import LINE_FACTS, BadRecord, csv_facts
+from mr_rnn.data.schema import merge_facts
 from mr_rnn.jobs.base import RecordJob
 
 
@@ -22,13 +24,10 @@ class MRDescribeData(RecordJob):
             reducer=self.reducer_merge_facts)]
 
     def mapper_init_facts(self):
-        from mr_rnn.data.records import LINE_FACTS
         self.facts = {'records': 0, 'bad': 0, 'examples': []}
         self.line_facts = LINE_FACTS.get(self.options.format)
 
     def on_record(self, raw, where):
-        from mr_rnn.data.records import BadRecord
-        from mr_rnn.data.schema import merge_facts
         try:
             self.facts = merge_facts(self.facts, self.line_facts(raw))
         except BadRecord as e:
@@ -36,8 +35,6 @@ class MRDescribeData(RecordJob):
                                                   'examples': [f'{where}: {e}']})
 
     def on_file(self, lines, where):
-        from mr_rnn.data.records import csv_facts
-        from mr_rnn.data.schema import merge_facts
         self.facts = merge_facts(self.facts, csv_facts(lines, where))
         return ()
 
@@ -47,7 +44,6 @@ class MRDescribeData(RecordJob):
 
     def reducer_merge_facts(self, key, facts):
         """('facts', facts...) -> ('facts', merged)"""
-        from mr_rnn.data.schema import merge_facts
         total = {}
         for f in facts:
             total = merge_facts(total, f)

@@ -12,6 +12,8 @@ mappers: gradients and counts are summed, never averages of averages.
 """
 from mr_rnn.codec.wire import PacketProtocol, add_packets
 from mr_rnn.jobs.base import ModelRecordJob
+from mr_rnn.kernels.accumulate import GradientSum
+from mr_rnn.kernels.optim import apply_mean_gradient
 
 STATS_KEY = '__stats__'
 
@@ -30,7 +32,6 @@ class MRGradientStep(ModelRecordJob):
             reducer=self.reducer_apply_update)]
 
     def start_sums(self):
-        from mr_rnn.kernels.accumulate import GradientSum
         return GradientSum(self.model.params, self.model.spec)
 
     def mapper_final_emit_sums(self):
@@ -50,7 +51,6 @@ class MRGradientStep(ModelRecordJob):
     def reducer_apply_update(self, key, packets):
         """(STATS_KEY, packets) -> (STATS_KEY, totals)
            (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>: arrays})"""
-        from mr_rnn.kernels.optim import apply_mean_gradient
         total = add_packets(packets)
         if key == STATS_KEY:
             yield key, total
