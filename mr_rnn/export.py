@@ -57,6 +57,7 @@ def model_facts(model):
     return {'cell': spec.cell, 'input_size': spec.input_size, 'hidden': spec.hidden,
             'layers': spec.layers, 'output_size': spec.output_size,
             'token_input': spec.token_input, 'head': spec.head, 'task': model.schema.task,
+            'dtype': model.config.model.dtype,
             'horizon': model.config.data.horizon, 'schema': model.schema.to_dict()}
 
 

@@ -8,6 +8,7 @@
 """
 from mr_rnn.codec.wire import PacketProtocol, add_packets
 from mr_rnn.jobs.base import ModelRecordJob
+from mr_rnn.kernels.accumulate import LossSum
 
 STATS_KEY = '__stats__'
 
@@ -24,7 +25,6 @@ class MREvaluate(ModelRecordJob):
             reducer=self.reducer_add_sums)]
 
     def start_sums(self):
-        from mr_rnn.kernels.accumulate import LossSum
         return LossSum(self.model.params, self.model.spec,
                        confusion=self.model.schema.task == 'classify')
 

@@ -19,6 +19,10 @@ import json
 
 from mrjob.protocol import JSONValueProtocol
 
+from mr_rnn.data.batching import make_batch
+from mr_rnn.data.records import (BadRecord, CsvReader, JsonlReader, Sequence, TextReader,
+                                 decode_utf8)
+from mr_rnn.generate import predictions
 from mr_rnn.jobs.base import ModelRecordJob
 
 
@@ -35,7 +39,6 @@ class MRPredict(ModelRecordJob):
                                  mapper_final=self.mapper_final_flush)]
 
     def mapper_init_predict(self):
-        from mr_rnn.data.records import JsonlReader, TextReader
         self.load_model()
         self.pending = []                  # (id, Sequence) waiting for a full batch
         self.records, self.bad_records = 0, 0
@@ -49,7 +52,6 @@ class MRPredict(ModelRecordJob):
 
     def on_record(self, raw, where):
         """(None, raw line) -> (None, {"id", prediction | "error"}) per record, a batch at a time"""
-        from mr_rnn.data.records import BadRecord
         self.records += 1
         record_id, raw = self.identify(raw, where)
         try:
@@ -60,7 +62,6 @@ class MRPredict(ModelRecordJob):
 
     def on_file(self, lines, where):
         """(path of one csv file) -> (None, {"id", "values" | "error"}) per window"""
-        from mr_rnn.data.records import BadRecord, CsvReader, Sequence
         cfg = self.model.config.data
         reader = CsvReader(self.model.schema, cfg.window, 0)   # no targets: predict past them
         line_no = [1]
@@ -110,8 +111,6 @@ class MRPredict(ModelRecordJob):
         return []
 
     def flush(self):
-        from mr_rnn.data.batching import make_batch
-        from mr_rnn.generate import predictions
         if not self.pending:
             return
         schema = self.model.schema
@@ -129,7 +128,6 @@ class MRPredict(ModelRecordJob):
 
 def _prime(text_reader, raw):
     """A text line as the prime of a language model, as ``mr-rnn sample`` reads it."""
-    from mr_rnn.data.records import Sequence, decode_utf8
     ids = text_reader.encode(decode_utf8(raw) or '\n')
     return Sequence(ids, ids)
 
