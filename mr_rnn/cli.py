@@ -14,8 +14,9 @@ import os
 import sys
 
 from mr_rnn.codec.checkpoint import CheckpointError
-from mr_rnn.config import CELLS, DTYPES, FORMATS, TASKS, ConfigError, DataConfig, ModelConfig, TrainConfig
-from mr_rnn.kernels.optim import DEFAULT_LR, STATE_NAMES, OptimizerConfig
+from mr_rnn.config import (CELLS, DIVERGENCE, DTYPES, FORMATS, INITS, MODES, TASKS, ConfigError,
+                           DataConfig, ModelConfig, TrainConfig)
+from mr_rnn.kernels.optim import DEFAULT_LR, SCHEDULES, STATE_NAMES, OptimizerConfig
 
 EXIT_USER_ERROR = 2
 EXIT_JOB_FAILED = 1
@@ -70,6 +71,26 @@ def build_parser():
     o.add_argument('--sample-fraction', type=float, default=1.0,
                    help='share of the records each iteration uses, chosen per record')
     o.add_argument('--seed', type=int, default=0)
+    o.add_argument('--mode', choices=MODES, default='gradient', help='gradient: one exact '
+                   'gradient step per round; average: local SGD in every map task, then '
+                   'the weights averaged (fewer rounds, result depends on the split)')
+    o.add_argument('--local-steps', type=int, default=0,
+                   help='average mode: steps per map task per round (0: its whole shard)')
+    o.add_argument('--schedule', choices=SCHEDULES, default='constant',
+                   help='learning-rate schedule over --max-iter rounds')
+    o.add_argument('--warmup', type=int, default=0, help='rounds of linear lr warm-up')
+    o.add_argument('--step-size', type=int, default=10, help='step schedule: rounds per decay')
+    o.add_argument('--gamma', type=float, default=0.5, help='step/exponential decay factor')
+    o.add_argument('--min-lr', type=float, default=0.0, help='cosine schedule floor')
+    o.add_argument('--clip-norm', type=float, default=0.0,
+                   help='clip the gradient to this global L2 norm (0: off)')
+    o.add_argument('--init', choices=INITS, default='pytorch', help='initial weights')
+    o.add_argument('--forget-bias', type=float, help='LSTM: initial forget-gate bias')
+    o.add_argument('--val-fraction', type=float, default=0.0,
+                   help='hold out this share of the records for validation (per-record hash)')
+    o.add_argument('--target-loss', type=float, help='stop when the loss is this low')
+    o.add_argument('--on-divergence', choices=DIVERGENCE, default='stop',
+                   help='a NaN, infinite or exploding loss: stop, or retry with half the lr')
     o.add_argument('--max-iter', type=int, help='MapReduce rounds (default 50)')
     o.add_argument('--tol', type=float, help='relative improvement to call converged (1e-4)')
     o.add_argument('--patience', type=int, help='iterations below --tol before stopping (3)')
@@ -206,7 +227,7 @@ def cmd_train(args, rest):
     if args.resume:
         if args.inputs:
             raise UserError('--resume continues with the run\'s own inputs: leave INPUT out')
-        model, history, inputs, val = trainer.resume(overrides)
+        model, history, inputs, val = trainer.resume(overrides, lr=args.lr)
     else:
         if not args.inputs:
             raise UserError('no INPUT given: name the training data')
@@ -222,9 +243,10 @@ def cmd_train(args, rest):
 
 
 def train_config(args, overrides):
-    optimizer = OptimizerConfig(
-        name=args.optimizer, lr=args.lr if args.lr is not None else DEFAULT_LR[args.optimizer],
-        momentum=args.momentum, weight_decay=args.weight_decay)
+    try:
+        optimizer = optimizer_config(args)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return TrainConfig(
         model=ModelConfig(cell=args.cell, hidden=args.hidden, layers=args.layers,
                           task=args.task, dtype=args.dtype),
@@ -233,7 +255,18 @@ def train_config(args, overrides):
                         target=args.target),
         optimizer=optimizer, seed=args.seed, batch_size=args.batch_size,
         max_bad_fraction=args.max_bad_fraction,
-        sample_fraction=args.sample_fraction, **overrides)
+        sample_fraction=args.sample_fraction, mode=args.mode, local_steps=args.local_steps,
+        val_fraction=args.val_fraction, target_loss=args.target_loss,
+        on_divergence=args.on_divergence, init=args.init, forget_bias=args.forget_bias,
+        **overrides)
+
+
+def optimizer_config(args):
+    return OptimizerConfig(
+        name=args.optimizer, lr=args.lr if args.lr is not None else DEFAULT_LR[args.optimizer],
+        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+        warmup=args.warmup, step_size=args.step_size, gamma=args.gamma, min_lr=args.min_lr,
+        clip_norm=args.clip_norm)
 
 
 def cmd_evaluate(args, rest):

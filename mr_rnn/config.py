@@ -13,10 +13,24 @@ CELLS = ('rnn', 'lstm', 'gru')
 TASKS = ('lm', 'classify', 'regress')
 FORMATS = ('text', 'jsonl', 'csv')
 DTYPES = ('float32', 'float64')
+MODES = ('gradient', 'average')
+DIVERGENCE = ('stop', 'halve-lr')
+INITS = ('pytorch', 'xavier', 'orthogonal')
 
 
 class ConfigError(ValueError):
     """A configuration that cannot work; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits, generous: a record past one is a bad record, a flag past one an error."""
+    record_bytes: int = 16 << 20    # one line of text or jsonl, one csv row (16 MiB)
+    steps: int = 100_000            # time steps of one sequence: jsonl "x", --seq-len, --window
+    vocab: int = 1 << 17            # token ids and class ids below this (131072); --max-vocab
+
+
+LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,9 @@ class DataConfig:
         _at_least('--max-vocab', self.max_vocab, 2)
         _at_least('--window', self.window, 1)
         _at_least('--horizon', self.horizon, 1)
+        _at_most('--seq-len', self.seq_len, LIMITS.steps)
+        _at_most('--window', self.window + self.horizon, LIMITS.steps, '--window + --horizon')
+        _at_most('--max-vocab', self.max_vocab, LIMITS.vocab)
         object.__setattr__(self, 'columns', tuple(self.columns))
         object.__setattr__(self, 'target', tuple(self.target))
 
@@ -69,8 +86,24 @@ class TrainConfig:
     patience: int = 3           # ... for this many iterations in a row
     max_bad_fraction: float = 0.01
     sample_fraction: float = 1.0   # records per iteration, chosen by a per-record hash
+    mode: str = 'gradient'      # gradient: one exact step per round | average: local SGD
+    local_steps: int = 0        # average mode: steps per map task per round; 0 = its whole shard
+    val_fraction: float = 0.0   # hold out this share of records (per-record hash) for validation
+    target_loss: float = None   # stop once the (validation, else training) loss is this low
+    on_divergence: str = 'stop'  # stop | halve-lr
+    divergence_factor: float = 10.0   # a loss this many times the best so far has diverged
+    init: str = 'pytorch'       # pytorch | xavier | orthogonal
+    forget_bias: float = None   # LSTM: initial forget-gate bias (bias_ih; bias_hh is zeroed)
 
     def __post_init__(self):
+        _choice('--mode', self.mode, MODES)
+        _choice('--on-divergence', self.on_divergence, DIVERGENCE)
+        _choice('--init', self.init, INITS)
+        _at_least('--local-steps', self.local_steps, 0)
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError('--val-fraction must be in [0, 1)')
+        if not self.divergence_factor > 1:
+            raise ConfigError('--divergence-factor must be above 1')
         if not 0 < self.sample_fraction <= 1:
             raise ConfigError('--sample-fraction must be in (0, 1]')
         _at_least('--batch-size', self.batch_size, 1)
@@ -112,3 +145,9 @@ def _choice(flag, value, choices):
 def _at_least(flag, value, low):
     if not isinstance(value, int) or value < low:
         raise ConfigError(f'{flag} must be an integer of at least {low}, got {value!r}')
+
+
+def _at_most(flag, value, high, what=None):
+    if value > high:
+        raise ConfigError(f'{what or flag} is {value}, more than the safety limit of {high}: '
+                          f'choose a smaller {flag}')

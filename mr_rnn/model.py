@@ -10,6 +10,7 @@ from mr_rnn.config import ConfigError, TrainConfig
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.kernels import optim
 from mr_rnn.kernels.network import NetworkSpec, init_params, param_shapes
+from mr_rnn.kernels.optim import scheduled_lr
 
 
 @dataclass
@@ -19,10 +20,17 @@ class Model:
     params: dict                # PyTorch names -> arrays in the model's dtype
     optim_state: dict           # param name -> {state name -> float64 array}
     iteration: int = 0
+    optim_step: int = 0         # optimizer steps taken (more than iterations in average mode)
+    lr_scale: float = 1.0       # halved by --on-divergence halve-lr
 
     @property
     def spec(self):
         return network_spec(self.config, self.schema)
+
+    def lr(self):
+        """The learning rate of this iteration's update."""
+        cfg = self.config
+        return scheduled_lr(cfg.optimizer, self.iteration, cfg.max_iter) * self.lr_scale
 
     @property
     def dtype(self):
@@ -31,7 +39,8 @@ class Model:
     @classmethod
     def initial(cls, config, schema):
         spec = network_spec(config, schema)
-        params = init_params(spec, config.seed, np.dtype(config.model.dtype))
+        params = init_params(spec, config.seed, np.dtype(config.model.dtype), config.init,
+                             config.forget_bias)
         state = {n: optim.init_state(config.optimizer, p) for n, p in params.items()}
         return cls(config, schema, params, state, 0)
 
@@ -51,10 +60,12 @@ class Model:
                                   f'configuration, which needs {expected}')
         for name in params:
             state.setdefault(name, {})
-        return cls(config, schema, params, state, int(meta['iteration']))
+        return cls(config, schema, params, state, int(meta['iteration']),
+                   int(meta.get('optim_step', meta['iteration'])), float(meta.get('lr_scale', 1.0)))
 
     def save(self, path):
         meta = {'iteration': self.iteration, 'seed': self.config.seed,
+                'optim_step': self.optim_step, 'lr_scale': self.lr_scale,
                 'config': self.config.to_dict(), 'schema': self.schema.to_dict()}
         if self.schema.vocab is not None:
             meta['vocab'] = list(self.schema.vocab)

@@ -53,12 +53,14 @@ class PacketProtocol:
 
 def add_packets(packets):
     """Sum packets: numeric scalars and arrays add up (arrays in float64),
-    ``examples`` lists are kept in order, the first few."""
+    ``max_*`` scalars take the maximum, ``examples`` lists keep the first few."""
     scalars, arrays = {}, {}
     for packet in packets:
         for name, value in packet['scalars'].items():
             if name == 'examples':
                 scalars[name] = sorted(scalars.get(name, []) + value)[:10]
+            elif name.startswith('max_'):
+                scalars[name] = max(scalars.get(name, value), value)
             else:
                 scalars[name] = scalars.get(name, 0) + value
         for name, array in packet['arrays'].items():

@@ -21,6 +21,7 @@ from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.jobs.mr_describe_data import MRDescribeData
+from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_gradient_step import STATS_KEY, MRGradientStep
 from mr_rnn.model import Model
@@ -71,18 +72,26 @@ class Trainer:
         output, _ = run_job(MRDescribeData, ['--format', fmt, *inputs], self.runner_args)
         return dict(output).get('facts', {'records': 0})
 
-    def gradient_step(self, model, inputs):
+    def training_step(self, model, inputs):
+        """One round: the gradient job (or the averaging job) on checkpoint k."""
         path = self.run.checkpoint_path(model.iteration)
-        output, counters = run_job(
-            MRGradientStep, ['--format', model.schema.format, '--checkpoint', path, *inputs],
-            self.runner_args)
+        cfg = model.config
+        args = ['--format', model.schema.format, '--checkpoint', path, *self.split('train', cfg)]
+        if cfg.optimizer.clip_norm and cfg.mode == 'gradient':
+            args.append('--global-norm')
+        job = MRAverageStep if cfg.mode == 'average' else MRGradientStep
+        output, counters = run_job(job, [*args, *inputs], self.runner_args)
         blocks = dict(output)
-        stats = _stats(blocks.pop(STATS_KEY, {'scalars': {}})['scalars'])
-        return stats, blocks, counters
+        stats_packet = blocks.pop(STATS_KEY, {'scalars': {}})['scalars']
+        return _stats(stats_packet), blocks, counters, stats_packet.get('max_steps', 1)
 
-    def evaluate(self, model_path, fmt, inputs):
-        output, _ = run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path, *inputs],
-                            self.runner_args)
+    @staticmethod
+    def split(which, config):
+        return ['--split', which] if config.val_fraction > 0 else []
+
+    def evaluate(self, model_path, fmt, inputs, split=()):
+        output, _ = run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path, *split,
+                                         *inputs], self.runner_args)
         return _stats(dict(output).get(STATS_KEY, {'scalars': {}})['scalars'])
 
     # ── the loop ──
@@ -103,44 +112,42 @@ class Trainer:
                   f'output {schema.output_size}')
         return model, []
 
-    def resume(self, overrides):
+    def resume(self, overrides, lr=None):
         description = self.run.description()
         model = self.run.newest_valid_model(self.warn)
-        model = model.with_config(replace(model.config, **overrides))
+        config = replace(model.config, **overrides)
+        if lr is not None:
+            config = replace(config, optimizer=replace(config.optimizer, lr=lr))
+        model = model.with_config(config)
         history = self.run.keep_metrics_before(model.iteration)
         self.echo(f'resuming {self.run.path} from iteration {model.iteration}')
         return model, history, description['inputs'], description['val']
 
     def train(self, model, history, inputs, val):
-        config = model.config
         while True:
-            done = model.iteration >= config.max_iter or self.converged(history, config)
+            config = model.config
+            done = model.iteration >= config.max_iter or self.should_stop(history, config)
             started = time.time()
             path = self.run.checkpoint_path(model.iteration)
             if done:
-                stats, blocks, counters = self.evaluate(path, model.schema.format, inputs), None, {}
+                stats = self.evaluate(path, model.schema.format, inputs, self.split('train', config))
+                blocks, counters, steps = None, {}, 0
             else:
-                stats, blocks, counters = self.gradient_step(model, inputs)
+                stats, blocks, counters, steps = self.training_step(model, inputs)
             self.check_bad(stats.bad, stats.records, stats.examples, config.max_bad_fraction,
                            f'iteration {model.iteration}')
             self.report_bad(stats, history)
             if not stats.count:
                 raise TrainingStopped('no valid records in the input: check the paths and --format')
-            if not math.isfinite(stats.loss):
-                raise TrainingStopped(
-                    f'the loss became {stats.loss} at iteration {model.iteration}: lower --lr; '
-                    f'the last good checkpoint is {path}')
-            val_loss = self.evaluate(path, model.schema.format, val).loss if val else None
-            row = {'iteration': model.iteration, 'train_loss': stats.loss, 'val_loss': val_loss,
-                   'grad_norm': None, 'lr': config.optimizer.lr,
-                   'seconds': round(time.time() - started, 3), 'records': stats.records,
-                   'bad_records': stats.bad}
-            # the runner's own counters, where it reports them (Hadoop, local, inline)
-            ours = counters.get('mr_rnn', {})
-            if 'records' in ours:
-                row['records'], row['bad_records'] = ours['records'], ours.get('bad_records', 0)
-            if blocks is not None:
-                row['grad_norm'] = math.sqrt(sum(b['scalars']['grad_sq'] for b in blocks.values()))
+            if self.diverged(stats.loss, history, config):
+                model, history = self.recover(model, stats.loss, history)
+                continue
+            row = self.metrics_row(model, stats, blocks, counters, started)
+            if val or config.val_fraction:
+                held_out = self.evaluate(path, model.schema.format, val or inputs,
+                                         self.split('val', config))
+                row['val_loss'] = held_out.loss
+            row['seconds'] = round(time.time() - started, 3)
             self.run.append_metrics(row)
             history.append(row)
             self.echo(progress_line(row))
@@ -149,22 +156,64 @@ class Trainer:
                 self.run.publish('final.npz', model.iteration)
                 plot_losses(self.run)
                 return model, history
-            model = self.updated(model, blocks)
+            model = self.updated(model, blocks, steps)
             self.run.save(model)
             plot_losses(self.run)
 
     @staticmethod
-    def updated(model, blocks):
+    def metrics_row(model, stats, blocks, counters, started):
+        row = {'iteration': model.iteration, 'train_loss': stats.loss, 'val_loss': None,
+               'grad_norm': None, 'lr': model.lr(), 'seconds': None,
+               'records': stats.records, 'bad_records': stats.bad}
+        # the runner's own counters, where it reports them (Hadoop, local, inline)
+        ours = counters.get('mr_rnn', {})
+        if 'records' in ours:
+            row['records'], row['bad_records'] = ours['records'], ours.get('bad_records', 0)
+        if blocks and all('grad_sq' in b['scalars'] for b in blocks.values()):
+            row['grad_norm'] = math.sqrt(sum(b['scalars']['grad_sq'] for b in blocks.values()))
+        return row
+
+    @staticmethod
+    def diverged(loss, history, config):
+        """NaN, infinite, or many times the best training loss so far."""
+        if not math.isfinite(loss):
+            return True
+        best = min((r['train_loss'] for r in history), default=math.inf)
+        return loss > config.divergence_factor * best
+
+    def recover(self, model, loss, history):
+        """The weights of checkpoint k are bad: set them aside and stop, or go
+        back to k-1 and redo its update with half the learning rate."""
+        bad = self.run.checkpoint_path(model.iteration)
+        if model.iteration == 0:
+            raise TrainingStopped(f'the loss of the initial weights is {loss}: check the data')
+        previous = self.run.checkpoint_path(model.iteration - 1)
+        os.replace(bad, bad + '.diverged')
+        if model.config.on_divergence == 'stop' or model.lr_scale < 2 ** -10:
+            raise TrainingStopped(
+                f'the loss diverged to {loss:.4g} at iteration {model.iteration}; its weights '
+                f'are set aside as {bad}.diverged and the last good checkpoint is {previous}: '
+                f'lower --lr and add --resume, or use --on-divergence halve-lr')
+        good = Model.load(previous)
+        good.lr_scale = model.lr_scale / 2
+        self.run.save(good)
+        self.warn(f'the loss diverged to {loss:.4g} at iteration {model.iteration}: redoing '
+                  f'iteration {good.iteration} with the learning rate times {good.lr_scale:g}')
+        return good, self.run.keep_metrics_before(good.iteration)
+
+    @staticmethod
+    def updated(model, blocks, steps):
         if set(blocks) != set(model.params):
             missing = sorted(set(model.params) - set(blocks))
-            raise JobFailed(f'the gradient job returned no update for {", ".join(missing)}')
+            raise JobFailed(f'the training job returned no update for {", ".join(missing)}')
         params, state = {}, {}
         for name, block in blocks.items():
             arrays = block['arrays']
             params[name] = np.array(arrays['param'], model.params[name].dtype)
             state[name] = {k[len('optim.'):]: np.array(v) for k, v in arrays.items()
                            if k.startswith('optim.')}
-        return Model(model.config, model.schema, params, state, model.iteration + 1)
+        return Model(model.config, model.schema, params, state, model.iteration + 1,
+                     model.optim_step + steps, model.lr_scale)
 
     def publish_best(self, history):
         key = 'val_loss' if history[-1]['val_loss'] is not None else 'train_loss'
@@ -173,10 +222,13 @@ class Trainer:
             self.run.publish('best.npz', best['iteration'])
 
     @staticmethod
-    def converged(history, config):
-        """Relative improvement below --tol for --patience iterations in a row."""
+    def should_stop(history, config):
+        """--target-loss reached, or a relative improvement below --tol for
+        --patience iterations in a row (validation loss when there is one)."""
         key = 'val_loss' if history and history[-1]['val_loss'] is not None else 'train_loss'
         losses = [r[key] for r in history]
+        if config.target_loss is not None and losses and losses[-1] <= config.target_loss:
+            return True
         if len(losses) <= config.patience:
             return False
         recent = losses[-config.patience - 1:]

@@ -79,6 +79,10 @@ def _lines_before(path, offset):
         return None
 
 
+# the held-out share depends on nothing but the record: stable across runs and seeds
+VAL_ITERATION, VAL_SEED = -1, 0x5EED
+
+
 class ModelRecordJob(RecordJob):
     """A job whose map tasks push records through a checkpoint's model.
 
@@ -92,6 +96,8 @@ class ModelRecordJob(RecordJob):
         super().configure_args()
         self.add_file_arg('--checkpoint', required=True,
                           help='checkpoint (.npz): weights, optimizer state, configuration')
+        self.add_passthru_arg('--split', choices=('all', 'train', 'val'), default='all',
+                              help='with --val-fraction: the training or the held-out records')
 
     def load_model(self):
         self.model = Model.load(self.options.checkpoint)
@@ -106,7 +112,12 @@ class ModelRecordJob(RecordJob):
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
 
     def wanted(self, record_bytes):
-        return in_sample(record_bytes, self.model.iteration, self.model.config.seed, self.fraction)
+        cfg = self.model.config
+        if self.options.split != 'all' and cfg.val_fraction > 0:
+            held_out = in_sample(record_bytes, VAL_ITERATION, VAL_SEED, cfg.val_fraction)
+            if held_out != (self.options.split == 'val'):
+                return False
+        return in_sample(record_bytes, self.model.iteration, cfg.seed, self.fraction)
 
     def on_record(self, raw, where):
         if not self.wanted(raw):

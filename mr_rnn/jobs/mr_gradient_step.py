@@ -9,13 +9,22 @@
 The loss is the mean over every target element of the whole data set, and the
 gradient is the gradient of exactly that number, whatever the number of
 mappers: gradients and counts are summed, never averages of averages.
+
+With ``--global-norm`` (needed by --clip-norm) the reduce is split in two
+steps, because clipping needs the norm of *all* blocks while each reducer holds
+only some: the first reducer sends each block's squared norm to every block's
+key, so the second reducer of every block computes the same global norm and
+clips exactly as clipping the one concatenated gradient would.
 """
+from mrjob.step import MRStep
+
 from mr_rnn.codec.wire import PacketProtocol, add_packets
 from mr_rnn.jobs.base import ModelRecordJob
 from mr_rnn.kernels.accumulate import GradientSum
-from mr_rnn.kernels.optim import apply_mean_gradient
+from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
 
 STATS_KEY = '__stats__'
+SQ = 'sq.'
 
 
 class MRGradientStep(ModelRecordJob):
@@ -23,13 +32,19 @@ class MRGradientStep(ModelRecordJob):
     INTERNAL_PROTOCOL = PacketProtocol
     OUTPUT_PROTOCOL = PacketProtocol
 
+    def configure_args(self):
+        super().configure_args()
+        self.add_passthru_arg('--global-norm', action='store_true',
+                              help='reduce in two steps so every block sees the global norm')
+
     def steps(self):
-        return [self.record_step(
-            mapper_init=self.mapper_init_model,
-            mapper_final=self.mapper_final_emit_sums,
-            combiner=self.combiner_add_sums,
-            reducer_init=self.load_model,
-            reducer=self.reducer_apply_update)]
+        map_phase = dict(mapper_init=self.mapper_init_model,
+                         mapper_final=self.mapper_final_emit_sums,
+                         combiner=self.combiner_add_sums, reducer_init=self.load_model)
+        if not self.options.global_norm:
+            return [self.record_step(**map_phase, reducer=self.reducer_apply_update)]
+        return [self.record_step(**map_phase, reducer=self.reducer_share_norms),
+                MRStep(reducer_init=self.load_model, reducer=self.reducer_clip_and_update)]
 
     def start_sums(self):
         return GradientSum(self.model.params, self.model.spec)
@@ -50,17 +65,44 @@ class MRGradientStep(ModelRecordJob):
 
     def reducer_apply_update(self, key, packets):
         """(STATS_KEY, packets) -> (STATS_KEY, totals)
-           (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>: arrays})"""
+           (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>})"""
         total = add_packets(packets)
         if key == STATS_KEY:
             yield key, total
             return
+        grad, grad_sq = mean_gradient(total['arrays']['grad'], total['scalars']['count'])
+        yield key, self.updated_block(key, grad, grad_sq)
+
+    def reducer_share_norms(self, key, packets):
+        """(STATS_KEY, packets) -> (STATS_KEY, totals)
+           (param name, packets) -> (param name, {grad: mean gradient})
+                                 -> (every param name, {sq.<param name>: its squared norm})"""
+        total = add_packets(packets)
+        if key == STATS_KEY:
+            yield key, total
+            return
+        grad, grad_sq = mean_gradient(total['arrays']['grad'], total['scalars']['count'])
+        yield key, {'scalars': {}, 'arrays': {'grad': grad}}
+        for name in self.model.params:
+            yield name, {'scalars': {SQ + key: grad_sq}, 'arrays': {}}
+
+    def reducer_clip_and_update(self, key, packets):
+        """(STATS_KEY, totals) -> (STATS_KEY, totals)
+           (param name, {grad} and every block's {sq.<name>}) -> (param name, updated block)"""
+        total = add_packets(packets)
+        if key == STATS_KEY:
+            yield key, total
+            return
+        norms = {k[len(SQ):]: v for k, v in total['scalars'].items() if k.startswith(SQ)}
+        factor = clip_factor(global_norm(norms), self.model.config.optimizer.clip_norm)
+        yield key, self.updated_block(key, total['arrays']['grad'] * factor, norms[key])
+
+    def updated_block(self, name, grad, grad_sq):
         m = self.model
-        param, state, grad_sq = apply_mean_gradient(
-            m.config.optimizer, m.params[key], total['arrays']['grad'], total['scalars']['count'],
-            m.optim_state[key], step=m.iteration + 1)
+        param, state = apply_update(m.config.optimizer, m.params[name], grad,
+                                    m.optim_state[name], step=m.optim_step + 1, lr=m.lr())
         arrays = {'param': param, **{f'optim.{k}': v for k, v in state.items()}}
-        yield key, {'scalars': {'grad_sq': grad_sq}, 'arrays': arrays}
+        return {'scalars': {'grad_sq': grad_sq}, 'arrays': arrays}
 
 
 if __name__ == '__main__':

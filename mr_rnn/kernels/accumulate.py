@@ -3,6 +3,7 @@ import numpy as np
 
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.network import forward, loss_and_grads
+from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm
 
 
 class GradientSum:
@@ -103,3 +104,44 @@ def regression_metrics(sq_err, abs_err, count, scale=None):
     sq, ab = sq_err * scale ** 2, abs_err * scale
     return {'rmse': float(np.sqrt(sq.sum() / count)), 'mae': float(ab.sum() / count),
             'rmse_per_output': np.sqrt(sq / n), 'mae_per_output': ab / n}
+
+
+class LocalTraining:
+    """Average mode: optimizer steps on this shard's mini-batches, then the
+    resulting weights and optimizer state weighted by the targets trained on.
+
+    Starts from the broadcast weights; ``add(batch)`` takes one step (at most
+    ``max_steps`` when it is > 0). Clipping is by the norm of all blocks, which
+    a map task holds together.
+    """
+
+    def __init__(self, params, spec, optim_state, config, lr, first_step, max_steps):
+        self.params = {n: p.copy() for n, p in params.items()}
+        self.state = {n: dict(s) for n, s in optim_state.items()}
+        self.spec, self.config, self.lr = spec, config, lr
+        self.step, self.max_steps = first_step, max_steps
+        self.steps = 0
+        self.loss_sum, self.count = 0.0, 0
+
+    def add(self, batch):
+        if self.max_steps and self.steps >= self.max_steps:
+            return
+        result = loss_and_grads(self.params, self.spec, batch)
+        if not result.count:
+            return
+        self.loss_sum += result.loss_sum
+        self.count += result.count
+        grads = {n: g.astype(np.float64) / result.count for n, g in result.grads.items()}
+        factor = clip_factor(global_norm({n: float((g * g).sum()) for n, g in grads.items()}),
+                             self.config.clip_norm)
+        self.steps += 1
+        for name, grad in grads.items():
+            self.params[name], self.state[name] = apply_update(
+                self.config, self.params[name], grad * factor, self.state[name],
+                step=self.step + self.steps, lr=self.lr)
+
+    def weighted(self):
+        """{name: (param * count, {state: state * count})}: reducers add and divide."""
+        w = float(self.count)
+        return {name: (p.astype(np.float64) * w, {k: v * w for k, v in self.state[name].items()})
+                for name, p in self.params.items()}

@@ -67,14 +67,51 @@ def param_shapes(spec):
     return shapes
 
 
-def init_params(spec, seed, dtype=np.float32):
-    """PyTorch's default initialisation: every recurrent weight and bias, and
-    the Linear head (kaiming_uniform with a=sqrt(5) reduces to the same bound),
-    uniform in ±1/sqrt(H)."""
+def init_params(spec, seed, dtype=np.float32, scheme='pytorch', forget_bias=None):
+    """Seeded initial weights.
+
+    pytorch:    every recurrent weight and bias, and the Linear head
+                (kaiming_uniform with a=sqrt(5) reduces to the same bound),
+                uniform in ±1/sqrt(H) — PyTorch's default
+    xavier:     each gate's block of every weight matrix Xavier/Glorot-uniform,
+                ±sqrt(6 / (fan_in + fan_out)); biases zero
+    orthogonal: as xavier, but each gate's block of W_hh a random orthogonal matrix
+    forget_bias (LSTM): bias_ih's forget-gate slice set to it, bias_hh's to zero
+    """
     rng = np.random.default_rng(seed)
     bound = 1.0 / np.sqrt(spec.hidden)
-    return {name: rng.uniform(-bound, bound, shape).astype(dtype)
-            for name, shape in param_shapes(spec).items()}
+    params = {}
+    for name, shape in param_shapes(spec).items():
+        if scheme == 'pytorch':
+            value = rng.uniform(-bound, bound, shape)
+        elif len(shape) == 1:
+            value = np.zeros(shape)
+        elif scheme == 'orthogonal' and 'weight_hh' in name:
+            value = np.concatenate([_orthogonal(rng, shape[1]) for _ in range(shape[0] // shape[1])])
+        else:
+            value = np.concatenate([_xavier(rng, block, shape[1])
+                                    for block in _gate_blocks(spec, name, shape[0])])
+        params[name] = value
+    if forget_bias is not None and spec.cell == 'lstm':
+        H = spec.hidden
+        for k in range(spec.layers):
+            params[f'rnn.bias_ih_l{k}'][H:2 * H] = forget_bias
+            params[f'rnn.bias_hh_l{k}'][H:2 * H] = 0.0
+    return {name: value.astype(dtype) for name, value in params.items()}
+
+
+def _gate_blocks(spec, name, rows):
+    return [spec.hidden] * GATES[spec.cell] if name.startswith('rnn.') else [rows]
+
+
+def _xavier(rng, fan_out, fan_in):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, (fan_out, fan_in))
+
+
+def _orthogonal(rng, n):
+    q, r = np.linalg.qr(rng.normal(size=(n, n)))
+    return q * np.sign(np.diag(r))      # the sign fix makes q uniformly distributed
 
 
 def _input_projection(params, spec, k, inp):

@@ -1,17 +1,30 @@
-"""Optimizers as pure update functions of one parameter block.
+"""Optimizers as pure update functions of one parameter block, learning-rate
+schedules, and gradient clipping by global norm.
 
-Each follows the equations of the ``torch.optim`` class of the same name with
-its default options (no dampening, no Nesterov, no lr decay, no amsgrad);
-``weight_decay`` is PyTorch's L2 form, added to the gradient. The update is
-computed in float64 and the state kept in float64, so that reducers agree to
-the last bit whatever the model's dtype.
+Each optimizer follows the equations of the ``torch.optim`` class of the same
+name with its default options; ``weight_decay`` is PyTorch's L2 form (added to
+the gradient) except for AdamW, where it is decoupled, as in torch.optim.AdamW.
+Updates are computed in float64 and the state kept in float64, so that
+reducers agree to the last bit whatever the model's dtype. t counts from 1.
 
-    sgd:      p -= lr * g
-    momentum: b = mu * b + g;                 p -= lr * b        (torch SGD, momentum=mu)
-    adagrad:  s += g²;                        p -= lr * g / (sqrt(s) + eps)
+    sgd:      p -= lr g
+    momentum: b = μ b + g;                        p -= lr b          (torch SGD, momentum=μ)
+    nesterov: b = μ b + g;                        p -= lr (g + μ b)  (torch SGD, nesterov=True)
+    adagrad:  s += g²;                            p -= lr g / (√s + ε)
+    rmsprop:  v = α v + (1-α) g²;                 p -= lr g / (√v + ε)
     adam:     m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²
-              p -= lr / (1-β1^t) * m / (sqrt(v) / sqrt(1-β2^t) + eps)
+              p -= lr / (1-β1^t) · m / (√v / √(1-β2^t) + ε)
+    adamw:    p *= 1 - lr λ, then the adam step (λ = weight_decay, not added to g)
+
+Schedules give the learning rate of round k (0-based) of K = --max-iter:
+
+    constant:     lr
+    step:         lr γ^⌊k / step_size⌋
+    exponential:  lr γ^k
+    cosine:       min_lr + (lr - min_lr) (1 + cos(π k / K)) / 2
+    and, with warmup W > 0, times min(1, (k + 1) / W)
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,64 +32,115 @@ import numpy as np
 STATE_NAMES = {
     'sgd': (),
     'momentum': ('momentum_buffer',),
+    'nesterov': ('momentum_buffer',),
     'adagrad': ('sum',),
+    'rmsprop': ('square_avg',),
     'adam': ('exp_avg', 'exp_avg_sq'),
+    'adamw': ('exp_avg', 'exp_avg_sq'),
 }
-DEFAULT_LR = {'sgd': 0.1, 'momentum': 0.05, 'adagrad': 0.05, 'adam': 2e-3}
+DEFAULT_LR = {'sgd': 0.1, 'momentum': 0.05, 'nesterov': 0.05, 'adagrad': 0.05,
+              'rmsprop': 1e-3, 'adam': 2e-3, 'adamw': 2e-3}
+SCHEDULES = ('constant', 'step', 'exponential', 'cosine')
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = 'adam'          # sgd | momentum | adagrad | adam
+    name: str = 'adam'          # sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
     lr: float = 2e-3
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
-    eps: float = 1e-8           # adam; adagrad uses eps_adagrad
+    alpha: float = 0.99         # rmsprop
+    eps: float = 1e-8           # adam, adamw, rmsprop; adagrad uses eps_adagrad
     eps_adagrad: float = 1e-10
     weight_decay: float = 0.0
+    schedule: str = 'constant'  # constant | step | exponential | cosine
+    warmup: int = 0             # rounds of linear warm-up
+    step_size: int = 10         # step schedule: rounds between decays
+    gamma: float = 0.5          # step and exponential schedules: decay factor
+    min_lr: float = 0.0         # cosine schedule: the floor
+    clip_norm: float = 0.0      # clip the gradient to this global L2 norm; 0 = off
 
     def __post_init__(self):
         if self.name not in STATE_NAMES:
             raise ValueError(f'unknown optimizer {self.name!r}: choose one of '
                              + ', '.join(STATE_NAMES))
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f'unknown schedule {self.schedule!r}: choose one of '
+                             + ', '.join(SCHEDULES))
         if not self.lr > 0:
             raise ValueError(f'--lr must be positive, got {self.lr}')
+        if self.clip_norm < 0 or self.warmup < 0 or self.step_size < 1:
+            raise ValueError('--clip-norm and --warmup must be >= 0, --step-size >= 1')
+
+
+def scheduled_lr(config, round_index, total_rounds):
+    k = round_index
+    if config.schedule == 'step':
+        lr = config.lr * config.gamma ** (k // config.step_size)
+    elif config.schedule == 'exponential':
+        lr = config.lr * config.gamma ** k
+    elif config.schedule == 'cosine':
+        lr = config.min_lr + (config.lr - config.min_lr) * (
+            1 + math.cos(math.pi * min(k, total_rounds) / max(total_rounds, 1))) / 2
+    else:
+        lr = config.lr
+    if config.warmup:
+        lr *= min(1.0, (k + 1) / config.warmup)
+    return lr
+
+
+def clip_factor(global_norm, clip_norm):
+    """Scale that brings the concatenated gradient to at most clip_norm (torch's
+    clip_grad_norm_, without its 1e-6: exact when no clipping is needed)."""
+    if clip_norm and global_norm > clip_norm:
+        return clip_norm / global_norm
+    return 1.0
+
+
+def global_norm(squared_norms):
+    """The norm of all blocks together, summed in name order so that every
+    reducer computes the same bits."""
+    return math.sqrt(sum(squared_norms[name] for name in sorted(squared_norms)))
 
 
 def init_state(config, param):
     return {name: np.zeros(param.shape, np.float64) for name in STATE_NAMES[config.name]}
 
 
-def apply_update(config, param, grad, state, step):
+def apply_update(config, param, grad, state, step, lr=None):
     """Return (new param in param's dtype, new state). ``step`` counts from 1."""
+    lr = config.lr if lr is None else lr
     p = param.astype(np.float64)
     g = np.asarray(grad, np.float64)
-    if config.weight_decay:
+    name = config.name
+    if config.weight_decay and name != 'adamw':
         g = g + config.weight_decay * p
     new_state = {}
-    if config.name == 'sgd':
-        delta = config.lr * g
-    elif config.name == 'momentum':
+    if name == 'sgd':
+        delta = lr * g
+    elif name in ('momentum', 'nesterov'):
         buf = new_state['momentum_buffer'] = config.momentum * state['momentum_buffer'] + g
-        delta = config.lr * buf
-    elif config.name == 'adagrad':
+        delta = lr * (g + config.momentum * buf if name == 'nesterov' else buf)
+    elif name == 'adagrad':
         total = new_state['sum'] = state['sum'] + g * g
-        delta = config.lr * g / (np.sqrt(total) + config.eps_adagrad)
-    else:  # adam
+        delta = lr * g / (np.sqrt(total) + config.eps_adagrad)
+    elif name == 'rmsprop':
+        v = new_state['square_avg'] = config.alpha * state['square_avg'] + (1 - config.alpha) * g * g
+        delta = lr * g / (np.sqrt(v) + config.eps)
+    else:  # adam, adamw
+        if name == 'adamw':
+            p = p * (1 - lr * config.weight_decay)
         m = new_state['exp_avg'] = config.beta1 * state['exp_avg'] + (1 - config.beta1) * g
         v = new_state['exp_avg_sq'] = config.beta2 * state['exp_avg_sq'] + (1 - config.beta2) * g * g
         bias1 = 1 - config.beta1 ** step
         bias2 = 1 - config.beta2 ** step
-        delta = (config.lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + config.eps)
+        delta = (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + config.eps)
     return (p - delta).astype(param.dtype), new_state
 
 
-def apply_mean_gradient(config, param, grad_sum, count, state, step):
-    """Update from a gradient *sum* over ``count`` target elements (DESIGN §3.3).
-
-    Returns (new param, new state, squared norm of the mean gradient).
-    """
+def mean_gradient(grad_sum, count):
+    """The gradient of the mean loss from a gradient *sum* over ``count`` targets
+    (DESIGN §3.3), and its squared norm."""
     grad = np.asarray(grad_sum, np.float64) / count
-    new_param, new_state = apply_update(config, param, grad, state, step)
-    return new_param, new_state, float(np.dot(grad.ravel(), grad.ravel()))
+    return grad, float(np.dot(grad.ravel(), grad.ravel()))

@@ -1,0 +1,70 @@
+"""One round of parameter averaging (local SGD) as one MapReduce job.
+
+    map:     start from the broadcast weights; one optimizer step per
+             mini-batch of this shard (at most --local-steps); emit the
+             resulting weights and optimizer state times the targets trained on
+    combine: add
+    reduce:  per parameter block, divide by the total: the example-weighted
+             average of every task's weights and optimizer state
+
+Unlike gradient mode, the result depends on how the data is split into map
+tasks: each task's trajectory sees only its own shard.
+"""
+
+from mr_rnn.codec.wire import PacketProtocol, add_packets
+from mr_rnn.jobs.base import ModelRecordJob
+from mr_rnn.kernels.accumulate import LocalTraining
+
+STATS_KEY = '__stats__'
+
+
+class MRAverageStep(ModelRecordJob):
+    SAMPLES = True
+    INTERNAL_PROTOCOL = PacketProtocol
+    OUTPUT_PROTOCOL = PacketProtocol
+
+    def steps(self):
+        return [self.record_step(
+            mapper_init=self.mapper_init_model,
+            mapper_final=self.mapper_final_emit_weights,
+            combiner=self.combiner_add_weighted,
+            reducer_init=self.load_model,
+            reducer=self.reducer_average)]
+
+    def start_sums(self):
+        m = self.model
+        return LocalTraining(m.params, m.spec, m.optim_state, m.config.optimizer, m.lr(),
+                             m.optim_step, m.config.local_steps)
+
+    def mapper_final_emit_weights(self):
+        """-> (STATS_KEY, {loss_sum, count, max_steps, records, bad, ...})
+           -> (param name, {weight} + {param, optim.<state>: times weight})"""
+        stats = self.flush_stream()
+        local = self.sums
+        yield STATS_KEY, {'scalars': dict(stats, loss_sum=local.loss_sum, count=local.count,
+                                          max_steps=local.steps), 'arrays': {}}
+        if local.count:
+            for name, (param, state) in local.weighted().items():
+                arrays = {'param': param, **{f'optim.{k}': v for k, v in state.items()}}
+                yield name, {'scalars': {'weight': local.count}, 'arrays': arrays}
+
+    def combiner_add_weighted(self, key, packets):
+        """(key, packets) -> (key, their sum)"""
+        yield key, add_packets(packets)
+
+    def reducer_average(self, key, packets):
+        """(STATS_KEY, packets) -> (STATS_KEY, totals)
+           (param name, packets) -> (param name, {param, optim.<state>}: weighted averages)"""
+        total = add_packets(packets)
+        if key == STATS_KEY:
+            yield key, total
+            return
+        weight = total['scalars']['weight']
+        dtype = self.model.params[key].dtype
+        arrays = {k: v / weight for k, v in total['arrays'].items()}
+        arrays['param'] = arrays['param'].astype(dtype)
+        yield key, {'scalars': {}, 'arrays': arrays}
+
+
+if __name__ == '__main__':
+    MRAverageStep.run()
