@@ -222,8 +222,10 @@ def cmd_train(args, rest):
     from mr_rnn.driver.train import Trainer
     runner = runner_args(rest)
     trainer = Trainer(args.out, runner, echo=print, warn=lambda m: print(m, file=sys.stderr))
+    # what may change when a run is resumed; the rest comes from the checkpoint
     overrides = {k: v for k, v in (('max_iter', args.max_iter), ('tol', args.tol),
-                                   ('patience', args.patience)) if v is not None}
+                                   ('patience', args.patience), ('target_loss', args.target_loss))
+                 if v is not None}
     if args.resume:
         if args.inputs:
             raise UserError('--resume continues with the run\'s own inputs: leave INPUT out')
@@ -256,7 +258,7 @@ def train_config(args, overrides):
         optimizer=optimizer, seed=args.seed, batch_size=args.batch_size,
         max_bad_fraction=args.max_bad_fraction,
         sample_fraction=args.sample_fraction, mode=args.mode, local_steps=args.local_steps,
-        val_fraction=args.val_fraction, target_loss=args.target_loss,
+        val_fraction=args.val_fraction,
         on_divergence=args.on_divergence, init=args.init, forget_bias=args.forget_bias,
         **overrides)
 

@@ -91,7 +91,7 @@ def test_sampled_iterations_independent_of_split(tmp_path):
     parts = [write_jsonl(tmp_path / f'part-{k}.jsonl', records[k::3]) for k in range(3)]
     flags = ['--hidden', '4', '--dtype', 'float64', '--max-iter', '3', '--sample-fraction', '0.4']
     assert train(tmp_path / 'a', [one], *flags, '--num-cores', '1') == 0
-    assert train(tmp_path / 'b', parts, *flags, '--num-cores', '2') == 0
+    assert train(tmp_path / 'b', parts, *flags, '--num-cores', '4') == 0
     final = 'checkpoints/iter-000003.npz'
     a, b = load_arrays(tmp_path / 'a' / final), load_arrays(tmp_path / 'b' / final)
     assert max_relative_difference(a, b) < 1e-9
