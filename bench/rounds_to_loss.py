@@ -1,0 +1,77 @@
+"""MapReduce rounds to reach a training loss, per training mode.
+
+What users pay for on a cluster is rounds (each costs job submission, task
+start-up and a full read of the input), so this counts rounds, not seconds.
+Every checkpoint's loss is measured on the whole training text (it is passed
+as --val as well), so the three modes are compared on the same number even
+though sampled and averaged rounds see the data differently.
+
+    python bench/rounds_to_loss.py [--target 2.6] [--max-rounds 120] [--out bench/ROUNDS.md]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
+COMMON = ['--cell', 'lstm', '--hidden', '128', '--optimizer', 'adam', '--lr', '0.01',
+          '--seq-len', '64', '--seed', '0', '--tol', '0']
+MODES = {
+    'gradient (full batch)': ['--mode', 'gradient', '--batch-size', '256'],
+    'gradient, 10 % sample': ['--mode', 'gradient', '--batch-size', '256', '--sample-fraction', '0.1'],
+    'average (local epoch)': ['--mode', 'average', '--batch-size', '32'],
+}
+
+
+def rounds_to(target, run_dir, flags, max_rounds):
+    started = time.time()
+    subprocess.run([sys.executable, '-m', 'mr_rnn', 'train', TEXT, '--val', TEXT, '--out', run_dir,
+                    '--max-iter', str(max_rounds), '--target-loss', str(target), *COMMON, *flags],
+                   check=True, env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.DEVNULL)
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+        rows = [json.loads(line) for line in f]
+    reached = next((r['iteration'] for r in rows if r['val_loss'] <= target), None)
+    return reached, rows[-1]['val_loss'], time.time() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--target', type=float, default=2.6)
+    parser.add_argument('--max-rounds', type=int, default=120)
+    parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'ROUNDS.md'))
+    args = parser.parse_args()
+    scratch = tempfile.mkdtemp(prefix='mr_rnn-rounds-')
+    lines = [f'Rounds to a training loss of {args.target} nats/char on '
+             f'`sample_data/text/austen_persuasion.txt` (LSTM, 128 units, Adam lr 0.01, '
+             f'inline runner with 2 cores, at most {args.max_rounds} rounds).', '',
+             '| mode | rounds | loss at the end | wall time |', '|---|---|---|---|']
+    results = {}
+    try:
+        for name, flags in MODES.items():
+            run_dir = os.path.join(scratch, name.split()[0] + str(len(results)))
+            reached, last, seconds = rounds_to(args.target, run_dir, flags, args.max_rounds)
+            results[name] = reached
+            shown = str(reached) if reached is not None else f'> {args.max_rounds}'
+            lines.append(f'| {name} | {shown} | {last:.3f} | {seconds:.0f} s |')
+            print(lines[-1], flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    full, avg = results['gradient (full batch)'], results['average (local epoch)']
+    full_bound = full if full is not None else args.max_rounds
+    if avg:
+        ratio = full_bound / avg
+        verdict = 'met' if ratio >= 5 else 'NOT met'
+        lines += ['', f'Average mode needs {"at most " if full is None else ""}1/{ratio:.0f} of '
+                  f'full-batch gradient mode\'s rounds (target: at most 1/5): {verdict}.']
+    with open(args.out, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines[-1:]))
+
+
+if __name__ == '__main__':
+    main()
