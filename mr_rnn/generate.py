@@ -32,8 +32,8 @@ def sample_text(model, prime, length, temperature=1.0, seed=0, k=0):
     for _ in range(length):
         p = softmax(logits[0, -1], temperature)
         if 0 < k < len(p):
-            kept = np.zeros_like(p)
-            kept[top_k(p, k)] = p[top_k(p, k)]
+            best, kept = top_k(p, k), np.zeros_like(p)
+            kept[best] = p[best]
             p = kept / kept.sum()
         token = int(rng.choice(len(p), p=p))
         out.append(vocab[token] if token else '?')

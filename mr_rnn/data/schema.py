@@ -61,10 +61,14 @@ def merge_facts(a, b):
             out[key] = max(out[key], value)
         elif key == 'examples':
             out[key] = sorted(out[key] + value)[:10]
+        elif key == 'moments':      # {header: per-column moments}: Chan's merge per header
+            merged = dict(out[key])
+            for header, moments in value.items():
+                merged[header] = (merge_moments(merged[header], moments) if header in merged
+                                  else moments)
+            out[key] = merged
         elif isinstance(value, dict):
             out[key] = merge_facts(out[key], value)
-        elif key == 'moments':
-            out[key] = merge_moments(out[key], value)
         else:
             out[key] = out[key] + value
     return out
