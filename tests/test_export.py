@@ -204,3 +204,24 @@ def test_torch_modules_loaded_from_the_export_give_our_outputs(tmp_path, cell, l
     if model.spec.head == 'per_step':
         got, ours = got[MASK], ours[MASK]
     np.testing.assert_allclose(got, ours, rtol=0, atol=1e-5)
+
+
+def test_train_init_from_an_exported_state_dict_starts_from_its_weights(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from helpers import load_arrays, sequence_records, write_jsonl
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(30, seed=2))
+    flags = ['--hidden', '6', '--dtype', 'float64', '--tol', '0']
+    assert main(['train', data, '--out', str(tmp_path / 'first'), *flags, '--max-iter', '2']) == 0
+    state = str(tmp_path / 'state.npz')
+    assert main(['export', str(tmp_path / 'first' / 'final.npz'), '--format', 'torch', state]) == 0
+    assert main(['train', data, '--out', str(tmp_path / 'second'), *flags, '--max-iter', '1',
+                 '--init-from', state]) == 0
+    exported = load_arrays(state)
+    start = load_arrays(tmp_path / 'second' / 'checkpoints' / 'iter-000000.npz')
+    for name, array in exported.items():
+        assert np.array_equal(start[name], array)
+    assert not any(np.any(start[k]) for k in start if k.startswith('optim.'))   # fresh state
+    # a state dict of another shape is one clear error
+    assert main(['train', data, '--out', str(tmp_path / 'third'), '--hidden', '7',
+                 '--init-from', state]) == 2
