@@ -25,8 +25,10 @@ demo: $(BIN)/.demo-deps
 	    --sample-fraction 0.1 --max-iter 60
 	$(BIN)/mr-rnn sample $(RUN)/final.npz --prime 'Anne ' --length 400 --temperature 0.7
 
-# Unit and MapReduce tests, then real Hadoop (fetched with Maven) and Spark.
+# Unit and MapReduce tests, real Hadoop (fetched with Maven) and Spark, and the
+# HTML report in headless Chromium (Debian's package, installed here when missing).
 test: $(BIN)/.test-deps
+	command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
 	$(BIN)/python -m pytest
 
 clean:

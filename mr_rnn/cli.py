@@ -45,6 +45,14 @@ def build_parser():
     t.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
     t.add_argument('--resume', action='store_true', help='continue the run in --out')
     t.add_argument('--val', nargs='+', default=[], metavar='PATH', help='validation data')
+    t.add_argument('--init-from', metavar='STATE.npz', help='start from the weights of a '
+                   'torch-format state dict (mr-rnn export --format torch), e.g. trained elsewhere')
+    t.add_argument('--quiet', action='store_true', help='print nothing but warnings and errors')
+    t.add_argument('--log-json', action='store_true',
+                   help='one JSON object per iteration on stdout, messages on stderr')
+    t.add_argument('--job-retries', type=int, default=0, metavar='N',
+                   help='run a failed MapReduce job again, up to N times (0); Hadoop '
+                   'also retries single task attempts itself')
     m = t.add_argument_group('model')
     m.add_argument('--cell', choices=CELLS, default='lstm')
     m.add_argument('--hidden', type=int, default=128)
@@ -127,6 +135,13 @@ def build_parser():
 
     i = sub.add_parser('inspect', help='a readable summary of a checkpoint')
     i.add_argument('checkpoint')
+
+    r = sub.add_parser('report', help='one self-contained HTML page about a run: loss '
+                       'curves, configuration, timings, samples')
+    r.add_argument('run_dir', metavar='RUN_DIR')
+    r.add_argument('--output', metavar='HTML', help='default: RUN_DIR/report.html')
+    r.add_argument('--samples', type=int, default=3,
+                   help='language models: how many generated texts to show (3)')
     return parser
 
 
@@ -147,7 +162,8 @@ def main(argv=None):
         from mr_rnn.driver.run_dir import RunDirError
         from mr_rnn.driver.runner import JobFailed
         from mr_rnn.driver.train import TrainingStopped
-        if isinstance(e, (RunDirError, TrainingStopped)):
+        from mr_rnn.export import ExportError
+        if isinstance(e, (RunDirError, TrainingStopped, ExportError)):
             return _fail(args, e, EXIT_USER_ERROR)
         if isinstance(e, JobFailed):
             return _fail(args, e, EXIT_JOB_FAILED)
@@ -219,9 +235,14 @@ def check_inputs(paths, what='input'):
 # ── commands ──
 
 def cmd_train(args, rest):
+    from mr_rnn.driver.progress import make_progress
     from mr_rnn.driver.train import Trainer
     runner = runner_args(rest)
-    trainer = Trainer(args.out, runner, echo=print, warn=lambda m: print(m, file=sys.stderr))
+    if args.job_retries < 0:
+        raise UserError('--job-retries must be 0 or more')
+    progress = make_progress(args.quiet, args.log_json)
+    trainer = Trainer(args.out, runner, echo=progress.message, warn=progress.warn,
+                      on_row=progress.row, job_retries=args.job_retries)
     # what may change when a run is resumed; the rest comes from the checkpoint
     overrides = {k: v for k, v in (('max_iter', args.max_iter), ('tol', args.tol),
                                    ('patience', args.patience), ('target_loss', args.target_loss))
@@ -236,11 +257,16 @@ def cmd_train(args, rest):
         check_inputs(args.inputs)
         check_inputs(args.val, 'validation')
         inputs, val = args.inputs, args.val
-        model, history = trainer.start(train_config(args, overrides), inputs, val)
-    model, history = trainer.train(model, history, inputs, val)
+        if args.init_from:
+            check_inputs([args.init_from], '--init-from')
+        model, history = trainer.start(train_config(args, overrides), inputs, val, args.init_from)
+    with progress:
+        progress.start(model.iteration, model.config.max_iter)
+        model, history = trainer.train(model, history, inputs, val)
     first, last = history[0]['train_loss'], history[-1]['train_loss']
-    print(f'done: loss {first:.4f} -> {last:.4f} ({(first - last) / first:.0%} lower) after '
-          f'{history[-1]["iteration"]} iterations; final checkpoint {args.out}/final.npz')
+    progress.message(f'done: loss {first:.4f} -> {last:.4f} ({(first - last) / first:.0%} lower) '
+                     f'after {history[-1]["iteration"]} iterations; final checkpoint '
+                     f'{args.out}/final.npz')
     return 0
 
 
@@ -480,8 +506,23 @@ def cmd_export(args, rest):
     return 0
 
 
+def cmd_report(args, rest):
+    from mr_rnn.report import ReportError, write_report
+    if rest:
+        raise UserError(f'report runs on this machine; unexpected option {rest[0]}')
+    if args.samples < 0:
+        raise UserError('--samples must be 0 or more')
+    try:
+        path = write_report(args.run_dir, args.output, samples=args.samples)
+    except ReportError as e:
+        raise UserError(str(e)) from None
+    print(f'wrote {path}')
+    return 0
+
+
 COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'sample': cmd_sample,
-            'inspect': cmd_inspect, 'predict': cmd_predict, 'export': cmd_export}
+            'inspect': cmd_inspect, 'predict': cmd_predict, 'export': cmd_export,
+            'report': cmd_report}
 
 if __name__ == '__main__':
     sys.exit(main())

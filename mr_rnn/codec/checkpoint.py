@@ -9,7 +9,7 @@ name, dtype, shape and bytes, so any flipped byte is caught on load.
 import hashlib
 import json
 import os
-import zipfile
+import time
 
 import numpy as np
 
@@ -47,6 +47,9 @@ def save_checkpoint(path, arrays, meta):
         with open(tmp, 'wb') as f:
             np.savez(f, **arrays, **{META_KEY: blob})
             f.flush()
+            # fault injection, read by the tests only: hold the write open this long,
+            # so that a test can kill the driver while a checkpoint is being written
+            time.sleep(float(os.environ.get('MR_RNN_TEST_SLOW_CHECKPOINT', 0)))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
@@ -67,12 +70,16 @@ def load_checkpoint(path):
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
         raise CheckpointError(f'checkpoint {path} does not exist')
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except Exception as e:
+        # a damaged zip raises a zoo of types (BadZipFile, EOFError, NotImplementedError for
+        # a flipped compression or version byte, RuntimeError for a flipped encryption bit)
         raise CheckpointError(f'checkpoint {path} is corrupted or not an .npz file ({e}); '
                               'use an earlier checkpoint') from None
     try:
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode('utf-8'))
-    except (KeyError, ValueError) as e:
+        if not isinstance(meta, dict):
+            raise ValueError('not a JSON object')
+    except (KeyError, ValueError, AttributeError) as e:
         raise CheckpointError(f'checkpoint {path} has no valid {META_KEY} ({e}); '
                               'it was not written by mr_rnn') from None
     if meta.get('format') != FORMAT:
@@ -81,6 +88,10 @@ def load_checkpoint(path):
     if meta.get('checksum') != _checksum(arrays, meta):
         raise CheckpointError(f'checkpoint {path} fails its checksum (corrupted); '
                               'use an earlier checkpoint')
+    iteration = meta.get('iteration')
+    if type(iteration) is not int or iteration < 0:     # it names files: nothing but a number
+        raise CheckpointError(f'checkpoint {path} has an invalid iteration {iteration!r}; '
+                              'it was not written by mr_rnn')
     return arrays, meta
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mr_rnn.config import LIMITS
+
 
 class BadRecord(ValueError):
     """A record that is skipped and counted; the message says why."""
@@ -25,6 +27,9 @@ class Sequence:
 
 
 def decode_utf8(raw):
+    if len(raw) > LIMITS.record_bytes:
+        raise BadRecord(f'record of {len(raw)} bytes is past the limit of '
+                        f'{LIMITS.record_bytes} bytes')
     try:
         return raw.decode('utf-8')
     except UnicodeDecodeError as e:
@@ -54,9 +59,10 @@ class TextReader:
 
     def sequences(self, raw):
         ids = self.encode(decode_utf8(raw) + '\n')
-        L = self.seq_len
-        return [Sequence(ids[s:s + L], ids[s + 1:s + L + 1])
-                for s in range(0, len(ids) - 1, L)]
+        L, n = self.seq_len, len(ids)
+        # the last window may be short; its input stops where the targets do
+        return [Sequence(ids[s:min(s + L, n - 1)], ids[s + 1:s + L + 1])
+                for s in range(0, n - 1, L)]
 
 
 # ── jsonl: {"x": [...], "y": ..., "id": ...} per line ──
@@ -75,49 +81,66 @@ def _finite(values, what):
     return values
 
 
+def _floats(values, what):
+    try:
+        return _finite(np.array(values, np.float64), what)
+    except OverflowError:       # an int past float64's range
+        raise BadRecord(f'{what} holds a number too large for a float') from None
+
+
+def _ids(values, what):
+    """Token or class ids: ints in [0, LIMITS.vocab), checked before numpy sees them."""
+    values = values if isinstance(values, list) else [values]
+    if min(values) < 0:
+        raise BadRecord(f'{what} must be >= 0')
+    if max(values) >= LIMITS.vocab:
+        raise BadRecord(f'{what} {max(values)} is past the vocabulary limit of {LIMITS.vocab}')
+    return values
+
+
 def parse_jsonl(raw):
     """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord."""
     try:
         record = json.loads(decode_utf8(raw))
     except json.JSONDecodeError as e:
         raise BadRecord(f'malformed JSON ({e.msg} at column {e.colno})') from None
+    except RecursionError:
+        raise BadRecord('JSON nested too deeply') from None
     if not isinstance(record, dict) or 'x' not in record or 'y' not in record:
         raise BadRecord('not a JSON object with "x" and "y"')
     x, y = record['x'], record['y']
     if not isinstance(x, list) or not x:
         raise BadRecord('"x" must be a non-empty list of steps')
     T = len(x)
+    if T > LIMITS.steps:
+        raise BadRecord(f'"x" has {T} steps, past the limit of {LIMITS.steps}')
     if all(_is_int(s) for s in x):
-        x_kind, x = 'tokens', np.array(x, np.int64)
-        if x.min() < 0:
-            raise BadRecord('token ids must be >= 0')
+        x_kind, x = 'tokens', np.array(_ids(x, 'token ids'), np.int64)
     elif all(isinstance(s, list) and s and all(_is_num(v) for v in s) for s in x):
         D = len(x[0])
         if any(len(s) != D for s in x):
             raise BadRecord('steps of "x" have different numbers of features')
-        x_kind, x = f'dense:{D}', _finite(np.array(x, np.float64), '"x"')
+        x_kind, x = f'dense:{D}', _floats(x, '"x"')
     else:
         raise BadRecord('each step of "x" must be an int token id or a list of numbers')
 
     if _is_int(y):
-        y_kind, y = 'last:class', np.array(y, np.int64)
+        y_kind, y = 'last:class', np.array(_ids(y, 'class ids')[0], np.int64)
     elif _is_num(y):
-        y_kind, y = 'last:vec:1', _finite(np.array([y], np.float64), '"y"')
+        y_kind, y = 'last:vec:1', _floats([y], '"y"')
     elif isinstance(y, list) and y and all(_is_int(v) for v in y) and len(y) == T:
-        y_kind, y = 'step:class', np.array(y, np.int64)
+        y_kind, y = 'step:class', np.array(_ids(y, 'class ids'), np.int64)
     elif isinstance(y, list) and y and all(_is_num(v) for v in y):
-        y_kind, y = f'last:vec:{len(y)}', _finite(np.array(y, np.float64), '"y"')
+        y_kind, y = f'last:vec:{len(y)}', _floats(y, '"y"')
     elif (isinstance(y, list) and len(y) == T and
           all(isinstance(s, list) and s and all(_is_num(v) for v in s) for s in y)):
         O = len(y[0])
         if any(len(s) != O for s in y):
             raise BadRecord('steps of "y" have different numbers of values')
-        y_kind, y = f'step:vec:{O}', _finite(np.array(y, np.float64), '"y"')
+        y_kind, y = f'step:vec:{O}', _floats(y, '"y"')
     else:
         raise BadRecord('"y" must be a class id, a number, a list of numbers, '
                         'or one target per step of "x"')
-    if y.dtype == np.int64 and y.min() < 0:
-        raise BadRecord('class ids must be >= 0')
     return x_kind, y_kind, x, y
 
 
@@ -166,7 +189,10 @@ def _float_or_none(cell):
 def csv_facts(lines, where):
     """lines: iterable of raw lines of one file; where(line_no) names a line."""
     lines = iter(lines)
-    header = ','.join(_split_csv(next(lines, b'')))
+    try:
+        header = ','.join(_split_csv(next(lines, b'')))
+    except BadRecord as e:      # no header, no columns: the whole file is one bad record
+        return {'records': 1, 'bad': 1, 'examples': [f'{where(1)}: {e}']}
     names = header.split(',')
     moments = [[0, 0.0, 0.0] for _ in names]
     facts = {'records': 0, 'bad': 0, 'examples': []}

@@ -27,6 +27,8 @@ class RunDir:
         self.config_path = os.path.join(path, 'config.json')
 
     def checkpoint_path(self, iteration):
+        if type(iteration) is not int or iteration < 0:    # never a path from a file's say-so
+            raise RunDirError(f'{iteration!r} is not an iteration number')
         return os.path.join(self.checkpoints, f'iter-{iteration:06d}.npz')
 
     def create(self, description):
@@ -40,10 +42,21 @@ class RunDir:
     def description(self):
         try:
             with open(self.config_path) as f:
-                return json.load(f)
+                description = json.load(f)
         except FileNotFoundError:
             raise RunDirError(f'{self.path} holds no run to resume (no config.json): '
                               'leave out --resume to start one') from None
+        except ValueError as e:
+            raise RunDirError(f'{self.config_path} is damaged ({e})') from None
+        # the inputs go to mrjob's command line: paths only, never an option such as
+        # --output-dir that would write elsewhere
+        for key in ('inputs', 'val'):
+            paths = description.get(key) if isinstance(description, dict) else None
+            if not isinstance(paths, list) or not all(
+                    isinstance(p, str) and p and not p.startswith('-') for p in paths):
+                raise RunDirError(f'{self.config_path} is damaged: "{key}" must be a list '
+                                  f'of paths, got {paths!r}')
+        return description
 
     def newest_valid_model(self, warn):
         """The newest checkpoint that loads; corrupt ones are named and skipped."""

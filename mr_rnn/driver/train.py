@@ -20,8 +20,9 @@ from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
-from mr_rnn.jobs.mr_describe_data import MRDescribeData
+from mr_rnn.export import init_from_state_dict
 from mr_rnn.jobs.mr_average_step import MRAverageStep
+from mr_rnn.jobs.mr_describe_data import MRDescribeData
 from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_gradient_step import STATS_KEY, MRGradientStep
 from mr_rnn.model import Model
@@ -61,15 +62,22 @@ def format_of(inputs, given):
 
 
 class Trainer:
-    def __init__(self, run_dir, runner_args, echo=print, warn=print):
+    def __init__(self, run_dir, runner_args, echo=print, warn=print, on_row=None,
+                 job_retries=0):
         self.run = RunDir(run_dir)
         self.runner_args = list(runner_args)
         self.echo, self.warn = echo, warn
+        # each metrics row once written, with the config (driver/progress.py shows it)
+        self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
+        self.job_retries = job_retries      # a failed job runs again this many times
+
+    def run_job(self, job_class, job_args):
+        return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn)
 
     # ── the passes ──
 
     def describe(self, inputs, fmt):
-        output, _ = run_job(MRDescribeData, ['--format', fmt, *inputs], self.runner_args)
+        output, _ = self.run_job(MRDescribeData, ['--format', fmt, *inputs])
         return dict(output).get('facts', {'records': 0})
 
     def training_step(self, model, inputs):
@@ -80,7 +88,7 @@ class Trainer:
         if cfg.optimizer.clip_norm and cfg.mode == 'gradient':
             args.append('--global-norm')
         job = MRAverageStep if cfg.mode == 'average' else MRGradientStep
-        output, counters = run_job(job, [*args, *inputs], self.runner_args)
+        output, counters = self.run_job(job, [*args, *inputs])
         blocks = dict(output)
         stats_packet = blocks.pop(STATS_KEY, {'scalars': {}})['scalars']
         return _stats(stats_packet), blocks, counters, stats_packet.get('max_steps', 1)
@@ -90,13 +98,13 @@ class Trainer:
         return ['--split', which] if config.val_fraction > 0 else []
 
     def evaluate(self, model_path, fmt, inputs, split=()):
-        output, _ = run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path, *split,
-                                         *inputs], self.runner_args)
+        output, _ = self.run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path,
+                                              *split, *inputs])
         return _stats(dict(output).get(STATS_KEY, {'scalars': {}})['scalars'])
 
     # ── the loop ──
 
-    def start(self, config, inputs, val):
+    def start(self, config, inputs, val, init_from=None):
         fmt = format_of(inputs, config.data.format)
         config = replace(config, data=replace(config.data, format=fmt))
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
@@ -106,6 +114,9 @@ class Trainer:
                        config.max_bad_fraction, 'describing the data')
         schema = schema_from_facts(facts, config.data, config.model.task)
         model = Model.initial(config, schema)
+        if init_from:
+            # weights trained elsewhere (a torch-format state dict), fresh optimizer state
+            model = init_from_state_dict(model, init_from)
         self.run.save(model)
         self.echo(f'data: {facts.get("records", 0)} records, task {schema.task}, '
                   f'input {"tokens" if schema.token_input else "dense"} x{schema.input_size}, '
@@ -150,7 +161,7 @@ class Trainer:
             row['seconds'] = round(time.time() - started, 3)
             self.run.append_metrics(row)
             history.append(row)
-            self.echo(progress_line(row))
+            self.on_row(row, config)
             self.publish_best(history)
             if done:
                 self.run.publish('final.npz', model.iteration)

@@ -4,6 +4,8 @@ Line formats (text, jsonl) use a plain ``mapper``, so Hadoop may split files
 anywhere; csv time series use ``mapper_raw``, one whole file per map task,
 because a window needs consecutive rows.
 """
+import os
+
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol
@@ -23,6 +25,14 @@ class RecordJob(MRJob):
         super().configure_args()
         self.add_passthru_arg('--format', choices=FORMATS, required=True,
                               help='input format of the records')
+
+    def map_pairs(self, pairs, step_num=0):
+        _fail_once_for_tests(self, 'mapper')
+        return super().map_pairs(pairs, step_num)
+
+    def reduce_pairs(self, pairs, step_num=0):
+        _fail_once_for_tests(self, 'reducer')
+        return super().reduce_pairs(pairs, step_num)
 
     def record_step(self, mapper_init, mapper_final, **rest):
         """An MRStep whose map phase calls ``self.on_record(raw, where)`` per record."""
@@ -57,6 +67,20 @@ class RecordJob(MRJob):
 
     def on_file(self, lines, where):
         raise NotImplementedError
+
+
+def _fail_once_for_tests(job, phase):
+    """Fault injection, read by the tests only: MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER
+    makes the first mapper or reducer task (of any job, or of class JOB) fail, once:
+    the marker file, created atomically, says it has."""
+    what, _, marker = os.environ.get('MR_RNN_TEST_FAIL_ONCE', '').partition(':')
+    if not marker or what not in (phase, f'{type(job).__name__}.{phase}'):
+        return
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    raise RuntimeError(f'{what} task failed on purpose (MR_RNN_TEST_FAIL_ONCE)')
 
 
 def _lines_before(path, offset):

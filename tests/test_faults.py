@@ -1,0 +1,207 @@
+"""Fault injection: the driver killed at random moments, and tasks that fail once.
+
+SIGKILL gives the driver no chance to clean up: what survives is what was on
+disk. Checkpoints are written atomically (temporary file, fsync, rename), so a
+file under a final name is always whole, and ``--resume`` continues from the
+newest one to the very weights an uninterrupted run ends with.
+
+Two switches, read only where a test needs them:
+MR_RNN_TEST_SLOW_CHECKPOINT=SECONDS holds each checkpoint write open (after the
+bytes are written, before the rename) so that kills land inside writes, and
+MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER fails the first mapper or reducer task.
+"""
+import glob
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from helpers import load_arrays, max_relative_difference, metrics, sequence_records, train, write_jsonl
+from mr_rnn.driver.runner import run_job
+from mr_rnn.jobs.mr_describe_data import MRDescribeData
+from mr_rnn.model import Model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGS = ['--hidden', '5', '--dtype', 'float64', '--lr', '0.05', '--tol', '0', '--seed', '3']
+KILLS = 20
+
+
+def train_command(run, data=None):
+    """A fresh run, or (without data) --resume of the run."""
+    start = [data, *FLAGS, '--max-iter', '6'] if data else ['--resume']
+    return [sys.executable, '-m', 'mr_rnn', 'train', '--out', str(run), *start]
+
+
+def checkpoints(run):
+    return sorted(glob.glob(os.path.join(run, 'checkpoints', 'iter-*.npz')))
+
+
+def temporaries(run):
+    return set(glob.glob(os.path.join(run, 'checkpoints', '.iter-*.tmp')))
+
+
+def kill_at(proc, moment, run):
+    """SIGKILL ``proc`` at ``moment``: ('time', seconds after it started) or ('write', _),
+    as soon as it has begun writing a checkpoint. False if it ended first."""
+    kind, seconds = moment
+    before, started = temporaries(run), time.monotonic()
+    while proc.poll() is None:
+        if kind == 'time' and time.monotonic() - started >= seconds:
+            break
+        if kind == 'write' and temporaries(run) - before:
+            break
+        assert time.monotonic() - started < 120, 'the driver hangs'
+        time.sleep(0.002)
+    else:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def assert_nothing_corrupt(run):
+    """Every file under a final name loads and passes its checksum."""
+    for path in checkpoints(run) + glob.glob(os.path.join(run, '*.npz')):
+        Model.load(path)
+
+
+def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path):
+    rng = random.Random(20240607)
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(80, seed=5))
+    env = dict(os.environ, PYTHONPATH=ROOT, MR_RNN_TEST_SLOW_CHECKPOINT='0.15')
+    straight = tmp_path / 'straight'
+    started = time.monotonic()
+    subprocess.run(train_command(straight, data), env=env, check=True, capture_output=True)
+    duration = time.monotonic() - started      # on this machine, at this load
+    expected = load_arrays(straight / 'final.npz')
+    expected_best = load_arrays(straight / 'best.npz')
+    expected_losses = [r['train_loss'] for r in metrics(straight)]
+
+    # every fourth kill waits for a checkpoint write; the others come at a random time,
+    # from the imports at start-up, through the describe job, to the last evaluation
+    moments = [('write', None) if i % 4 == 1 else ('time', rng.uniform(0.03, 0.6) * duration)
+               for i in range(KILLS)]
+    kills, runs = [], 0
+    while len(kills) < KILLS:
+        run = str(tmp_path / f'killed-{runs}')
+        while True:
+            resume = bool(checkpoints(run))     # before iteration 0 exists: start again
+            newest = int(checkpoints(run)[-1][-10:-4]) if resume else None
+            log_path = tmp_path / f'log-{runs}-{len(kills)}.txt'
+            with open(log_path, 'w') as log:
+                proc = subprocess.Popen(train_command(run, None if resume else data),
+                                        env=env, stdout=log, stderr=subprocess.STDOUT)
+                moment = moments.pop(0) if moments else ('time', 1e9)   # the last: to the end
+                killed = kill_at(proc, moment, run)
+            log = log_path.read_text()
+            assert 'skipping' not in log and 'Traceback' not in log, log
+            if resume and 'resuming' in log:    # from the newest checkpoint, always
+                assert f'resuming {run} from iteration {newest}\n' in log, log
+            if not killed:                      # it finished first: the moment is for the next run
+                assert proc.returncode == 0, log
+                moments.insert(0, moment)
+                break
+            left_in_write = bool(temporaries(run))
+            kills.append((moment[0], newest, left_in_write))
+            for stale in temporaries(run):      # a write cut short: never a final name
+                os.unlink(stale)
+            assert_nothing_corrupt(run)
+        runs += 1
+        assert max_relative_difference(load_arrays(os.path.join(run, 'final.npz')), expected) == 0
+        assert max_relative_difference(load_arrays(os.path.join(run, 'best.npz')),
+                                       expected_best) == 0
+        assert [r['iteration'] for r in metrics(run)] == list(range(7))
+        assert [r['train_loss'] for r in metrics(run)] == expected_losses
+
+    print(f'{KILLS} kills in {runs} runs (kind, resumed from, inside a write):', kills)
+    assert len(kills) == KILLS
+    assert sum(1 for _, _, in_write in kills if in_write) >= KILLS // 4, kills
+    assert len({newest for _, newest, _ in kills}) >= 3, kills   # at many points of a run
+
+
+# ── a task that fails once ──
+
+RETRY_FLAGS = [*FLAGS, '--max-iter', '2']
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('faults')
+    data = write_jsonl(folder / 'd.jsonl', sequence_records(40, seed=8))
+    run = folder / 'straight'
+    assert train(run, [data], *RETRY_FLAGS, '--quiet') == 0
+    return data, load_arrays(run / 'final.npz'), metrics(run)
+
+
+@pytest.mark.parametrize('what', ['mapper', 'reducer', 'MRGradientStep.mapper',
+                                  'MRGradientStep.reducer', 'MREvaluate.mapper'])
+def test_a_task_that_fails_once_is_retried_to_the_same_weights(uninterrupted, tmp_path,
+                                                               monkeypatch, capsys, what):
+    data, expected, expected_metrics = uninterrupted
+    marker = tmp_path / 'failed'
+    monkeypatch.setenv('MR_RNN_TEST_FAIL_ONCE', f'{what}:{marker}')
+    run = tmp_path / 'run'
+    assert train(run, [data], *RETRY_FLAGS, '--job-retries', '2') == 0
+    assert marker.exists()                      # it did fail
+    err = capsys.readouterr().err
+    assert ' failed: ' in err and 'failed on purpose' in err
+    assert 'running it again (retry 1 of 2)' in err and 'retry 2 of 2' not in err
+    assert max_relative_difference(load_arrays(run / 'final.npz'), expected) == 0
+    assert [r['train_loss'] for r in metrics(run)] == [r['train_loss'] for r in expected_metrics]
+
+
+def test_a_task_in_its_own_process_that_fails_once_is_retried(uninterrupted, monkeypatch):
+    """-r local: the task dies in a child process and mrjob reports a failed step,
+    which the driver runs again (one small job: a local job costs seconds)."""
+    data, _, _ = uninterrupted
+    job_args = ['--format', 'jsonl', data]
+    inline, _ = run_job(MRDescribeData, job_args, [])
+    marker = os.path.join(os.path.dirname(data), 'local-mapper-failed')
+    monkeypatch.setenv('MR_RNN_TEST_FAIL_ONCE', f'MRDescribeData.mapper:{marker}')
+    warnings = []
+    one_each = ['-D', 'mapreduce.job.maps=1', '-D', 'mapreduce.job.reduces=1']
+    local, _ = run_job(MRDescribeData, job_args, ['-r', 'local', '--no-conf', *one_each], retries=1,
+                       warn=warnings.append)
+    assert os.path.exists(marker)
+    assert len(warnings) == 1 and 'MRDescribeData failed' in warnings[0], warnings
+    assert local == inline
+
+
+def test_without_job_retries_a_failed_task_stops_the_run(uninterrupted, tmp_path, monkeypatch):
+    data, _, _ = uninterrupted
+    monkeypatch.setenv('MR_RNN_TEST_FAIL_ONCE', f'MRGradientStep.mapper:{tmp_path / "failed"}')
+    with pytest.raises(RuntimeError, match='failed on purpose'):
+        train(tmp_path / 'run', [data], *RETRY_FLAGS, '--quiet')
+    # and the run resumes from what it had: checkpoint 0
+    assert len(checkpoints(str(tmp_path / 'run'))) == 1
+    assert train(tmp_path / 'run', [], '--resume', '--quiet') == 0
+    assert Model.load(str(tmp_path / 'run' / 'final.npz')).iteration == 2
+
+
+def test_negative_job_retries_is_one_line(tmp_path, capsys):
+    assert train(tmp_path / 'run', ['x.jsonl'], '--job-retries', '-1') == 2
+    assert '--job-retries must be 0 or more' in capsys.readouterr().err
+
+
+def test_checkpoint_writes_leave_no_file_under_a_final_name_until_complete(tmp_path,
+                                                                          monkeypatch):
+    """While a write is held open, only the temporary file exists."""
+    import threading
+    from mr_rnn.codec.checkpoint import save_checkpoint
+    monkeypatch.setenv('MR_RNN_TEST_SLOW_CHECKPOINT', '0.5')
+    path = tmp_path / 'iter-000001.npz'
+    writer = threading.Thread(target=save_checkpoint,
+                              args=(str(path), {'w': np.arange(4.0)}, {'iteration': 1}))
+    writer.start()
+    deadline = time.monotonic() + 10
+    while not glob.glob(str(tmp_path / '.iter-000001.npz.*.tmp')):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert not path.exists()
+    writer.join()
+    assert path.exists() and not glob.glob(str(tmp_path / '.*.tmp'))
