@@ -2,8 +2,12 @@
 
 A runner runs a job once (mrjob's rule), so every iteration makes a new one.
 """
+import collections
+import contextlib
 import logging
 import os
+import re
+import sys
 import tempfile
 import zipfile
 
@@ -16,20 +20,36 @@ class JobFailed(Exception):
     """A MapReduce job that did not succeed; the message names the job and why."""
 
 
-def run_job(job_class, job_args, runner_args):
-    """Return (list of (key, value) output records, counters dict)."""
+def run_job(job_class, job_args, runner_args, retries=0, warn=None):
+    """Return (list of (key, value) output records, counters dict).
+
+    A job that fails is run again, up to ``retries`` times (``--job-retries``):
+    safe, because a job is a pure function of its input and the checkpoint.
+    Hadoop retries single task attempts itself; this also covers the inline,
+    local and Spark runners, and a job that failed as a whole."""
+    for attempt in range(retries + 1):
+        try:
+            return _run_once(job_class, job_args, runner_args)
+        except Exception as e:
+            if attempt == retries:
+                raise
+            if warn is not None:
+                reason = e if isinstance(e, JobFailed) else f'{job_class.__name__} failed: {e}'
+                warn(f'{str(reason).rstrip(".")}; running it again '
+                     f'(retry {attempt + 1} of {retries})')
+
+
+def _run_once(job_class, job_args, runner_args):
     job = job_class(args=[*runner_args, *job_args])
     if (job.options.runner or 'inline') != 'inline':
         # tasks import mr_rnn from a zip the job ships, as mrjob ships itself:
         # nothing has to be installed on the nodes but Python, numpy and mrjob's needs
         job = job_class(args=[*runner_args, '--py-files', package_zip(), *job_args])
-    try:
+    with job_failures(job_class.__name__):
         with job.make_runner() as runner:
             runner.run()
             output = list(job.parse_output(runner.cat_output()))
             counters = _merge_counters(runner.counters())
-    except StepFailedException as e:
-        raise JobFailed(f'{job_class.__name__} failed: {e.reason or e}') from None
     return output, counters
 
 
@@ -44,13 +64,153 @@ def _merge_counters(per_step):
 
 
 def quiet_mrjob(verbose):
-    """mrjob's chatter only with -v; warnings always."""
-    logging.basicConfig(format='%(message)s')
-    logging.getLogger('mrjob').setLevel(logging.INFO if verbose else logging.WARNING)
-    if not verbose:
-        # says only that mrjob.conf has no section for this runner, which is fine
-        logging.getLogger('mrjob.conf').addFilter(
-            lambda record: not record.getMessage().startswith('No configs specified'))
+    """mrjob's chatter only with -v; warnings always.
+
+    mrjob logs at INFO either way (the console shows less), so that when a job
+    fails, job_failures() can read the task's error from what mrjob logged."""
+    logger = logging.getLogger('mrjob')
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    _CONSOLE.setLevel(logging.INFO if verbose else logging.WARNING)
+    _CONSOLE.verbose = verbose
+    if _CONSOLE not in logger.handlers:
+        logger.addHandler(_CONSOLE)
+
+
+class _Console(logging.StreamHandler):
+    """mrjob's log on the current sys.stderr (looked up at each message)."""
+    verbose = False
+    # without -v: things the one-line JobFailed message says better
+    _NOISE = ('No configs specified',            # no mrjob.conf section: fine
+              'Probable cause of failure', "Can't fetch history log",
+              "Can't fetch task logs", 'No counters found', 'Scanning logs')
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter('%(message)s'))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+    def filter(self, record):
+        if not self.verbose:
+            if record.name == 'mrjob.logs.step':   # Hadoop's / Spark's own output
+                return False
+            if record.getMessage().lstrip().startswith(self._NOISE):
+                return False
+        return super().filter(record)
+
+
+_CONSOLE = _Console()
+
+
+# ── a failed job, in one line ──
+
+class _LogTail(logging.Handler):
+    """The last lines mrjob logged during a job: its runner's messages and the
+    output of `hadoop jar` / `spark-submit`, where a task's traceback lands."""
+
+    def __init__(self, lines=3000):
+        super().__init__(logging.DEBUG)
+        self.lines = collections.deque(maxlen=lines)
+
+    def emit(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:
+            return
+        for line in message.splitlines() or ['']:
+            self.lines.append((record.name, record.levelno, line))
+
+
+@contextlib.contextmanager
+def job_failures(job_name):
+    """Turn mrjob's StepFailedException into a JobFailed whose message is one
+    line naming the task's own error (its Python exception), where mrjob's
+    log has it, instead of Hadoop's "subprocess failed with code 1"."""
+    tail = _LogTail()
+    logger = logging.getLogger('mrjob')
+    logger.addHandler(tail)
+    try:
+        yield
+    except StepFailedException as e:
+        raise JobFailed(failure_message(job_name, e, list(tail.lines))) from None
+    finally:
+        logger.removeHandler(tail)
+
+
+_TRACEBACK = 'Traceback (most recent call last):'
+_LOG_PATH = re.compile(r'^\s*\(from (?:lines? [\d-]+ of )?(?P<path>\S+)\)\s*$')
+_SUBPROCESS = re.compile(r'subprocess failed with code (\d+)')
+_APPLICATION = re.compile(r'\b(application_\d+_\d+)\b')
+_HINTS = (
+    ("No module named 'numpy'",
+     "the tasks' Python (python_bin) cannot import numpy: install numpy on every node, "
+     "or ship it with the job (docs/running-on-hadoop.md)"),
+    ("No module named 'mrjob'",
+     "mrjob ships itself unless bootstrap_mrjob is false in mrjob.conf"),
+)
+
+
+def failure_message(job_name, error, lines):
+    """One line: which job failed and why, from the tail of mrjob's log
+    (``lines``: (logger name, level, text)) and the StepFailedException."""
+    texts = [text for _, _, text in lines]
+    raised, log_path = python_error(texts)
+    if raised:
+        hint = next((h for key, h in _HINTS if key in raised), None)
+        message = f'{job_name} failed: a task raised {raised}'
+        if hint:
+            message += f' ({hint})'
+        if log_path:
+            message += f'; task log: {log_path}'
+        return message
+    joined = '\n'.join(texts)
+    code = _SUBPROCESS.findall(joined)
+    apps = _APPLICATION.findall(joined)
+    if code:
+        where = (f'`yarn logs -applicationId {apps[-1]}` shows it' if apps
+                 else "see the tasks' stderr logs")
+        return (f'{job_name} failed: a task\'s Python process exited with code {code[-1]} '
+                f'and its traceback was not found in the logs mrjob could read ({where}; '
+                f'-v shows mrjob\'s log)')
+    errors = [text.strip() for name, level, text in lines
+              if name == 'mrjob.logs.step' and level >= logging.ERROR and text.strip()]
+    if errors:
+        return f'{job_name} failed: {errors[-1]}'
+    reason = error.reason or str(error)
+    command = re.match(r"Command '\[(.*?)\]' returned non-zero exit status (\d+)", reason)
+    if command:
+        argv = [a.strip(" '") for a in command.group(1).split(',')]
+        shown = ' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv[:2]))
+        return (f'{job_name} failed: `{shown} ...` exited with status {command.group(2)}; '
+                f'-v shows its output')
+    return f'{job_name} failed: {reason.splitlines()[0] if reason else "unknown error"}'
+
+
+def python_error(texts):
+    """(the exception line of the last Python traceback in ``texts``, the path
+    of the log mrjob found it in, if it says) or (None, None)."""
+    starts = [i for i, text in enumerate(texts) if _TRACEBACK in text]
+    if not starts:
+        return None, None
+    start = starts[-1]
+    raised = None
+    for i in range(start + 1, len(texts)):
+        text = texts[i]
+        if not text.strip() or text[:1].isspace():
+            continue        # the frames: "  File ...", the code, "    ^^^^"
+        raised, rest = text.strip(), texts[i + 1:i + 40]
+        break
+    if raised is None:
+        return None, None
+    path = next((m.group('path') for m in map(_LOG_PATH.match, rest) if m), None)
+    return raised, path
 
 
 _ZIP = None
