@@ -21,9 +21,11 @@ def encode_packet(scalars=None, arrays=None):
         array = np.asarray(array)
         little = array.astype(array.dtype.newbyteorder('<'), copy=False)
         header.append([name, little.dtype.str, list(array.shape)])
-        chunks.append(np.ascontiguousarray(little).tobytes())
+        # a byte view of the array, not a copy: base64 reads it in place
+        chunks.append(np.ascontiguousarray(little).reshape(-1).view(np.uint8))
     head = json.dumps({'s': scalars or {}, 'a': header}, separators=(',', ':'))
-    return head.encode('utf-8') + b'\t' + base64.b64encode(b''.join(chunks))
+    body = chunks[0] if len(chunks) == 1 else b''.join(chunks)
+    return b''.join((head.encode('utf-8'), b'\t', base64.b64encode(body)))
 
 
 def decode_packet(data):

@@ -115,36 +115,47 @@ def _orthogonal(rng, n):
 
 
 def _input_projection(params, spec, k, inp):
+    """inp: (T, B) token ids, (T, B, D) inputs or the layer below's (T, B, H)."""
     w_ih, b_ih = params[f'rnn.weight_ih_l{k}'], params[f'rnn.bias_ih_l{k}']
     if k == 0 and spec.token_input:
         # a one-hot input times W_ih is a column of W_ih: gather it
-        return np.ascontiguousarray(w_ih.T)[inp] + b_ih       # (B, T, G*H)
-    return inp @ w_ih.T + b_ih                                 # (B, T, G*H)
+        xp = np.take(np.ascontiguousarray(w_ih.T), inp, axis=0)  # (T, B, G*H)
+        xp += b_ih
+        return xp
+    T, B, D = inp.shape
+    xp = np.matmul(inp.reshape(T * B, D), w_ih.T).reshape(T, B, -1)   # (T, B, G*H)
+    xp += b_ih
+    return xp
+
+
+def _time_major(x, spec, dtype):
+    """(B, T[, D]) batch input -> (T, B[, D]) contiguous, in the model's dtype."""
+    x = np.asarray(x) if spec.token_input else np.asarray(x, dtype)
+    return np.ascontiguousarray(np.swapaxes(x, 0, 1))
 
 
 def run_layers(params, spec, x, state=None):
     """Forward through every layer. ``state``: per-layer tuples, zeros if None.
 
-    Returns (top hidden states (B, T, H), caches, final states).
+    Returns (top hidden states (T, B, H), caches, final states).
     """
-    dtype = params['head.weight'].dtype
-    inp = x if spec.token_input else np.asarray(x, dtype)
+    inp = _time_major(x, spec, params['head.weight'].dtype)
     caches, finals = [], []
     for k in range(spec.layers):
         xp = _input_projection(params, spec, k, inp)
         inp, cache, final = layer_forward(
             spec.cell, xp, params[f'rnn.weight_hh_l{k}'], params[f'rnn.bias_hh_l{k}'],
             None if state is None else state[k])
-        caches.append((cache, xp.shape))
+        caches.append(cache)
         finals.append(final)
     return inp, caches, finals
 
 
 def _head_input(spec, top, mask):
+    """top (T, B, H) -> (T, B, H) per step, (B, H) at each sequence's last step."""
     if spec.head == 'per_step':
-        return top                                            # (B, T, H)
-    last = lengths_of(mask) - 1
-    return top[np.arange(top.shape[0]), last]                 # (B, H)
+        return top
+    return top[lengths_of(mask) - 1, np.arange(top.shape[1])]
 
 
 def lengths_of(mask):
@@ -154,68 +165,89 @@ def lengths_of(mask):
     return lengths
 
 
+def _linear(inp, w, b):
+    """inp (..., H) @ w.T + b, as one 2-D product."""
+    out = np.matmul(inp.reshape(-1, inp.shape[-1]), w.T).reshape(*inp.shape[:-1], -1)
+    out += b
+    return out
+
+
 def forward(params, spec, x, mask):
     """Logits (xent) or predictions (mse): (B, T, O) per step, (B, O) last step."""
     top, _, _ = run_layers(params, spec, x)
-    return _head_input(spec, top, mask) @ params['head.weight'].T + params['head.bias']
+    out = _linear(_head_input(spec, top, mask), params['head.weight'], params['head.bias'])
+    return np.swapaxes(out, 0, 1) if spec.head == 'per_step' else out
 
 
 def step(params, spec, x, state=None):
-    """Run x (B, T[, D]) from ``state``; return per-step outputs and the new state.
+    """Run x (B, T[, D]) from ``state``; return per-step outputs (B, T, O) and the new state.
 
     For generation: feed one step at a time and carry the state along.
     """
     top, _, finals = run_layers(params, spec, x, state)
-    return top @ params['head.weight'].T + params['head.bias'], finals
+    out = _linear(top, params['head.weight'], params['head.bias'])
+    return np.swapaxes(out, 0, 1), finals
 
 
 def loss_and_grads(params, spec, batch):
     """Sum of per-element losses over the batch and its gradient."""
     mask = np.asarray(batch.mask, bool)
-    top, caches, _ = run_layers(params, spec, batch.x)
+    top, caches, _ = run_layers(params, spec, batch.x)         # (T, B, H)
     w_out = params['head.weight']
     head_in = _head_input(spec, top, mask)
-    out = head_in @ w_out.T + params['head.bias']
-    target_mask = mask if spec.head == 'per_step' else np.ones(out.shape[0], bool)
+    out = _linear(head_in, w_out, params['head.bias'])
+    if spec.head == 'per_step':
+        # time-major like the layers: (T, B) targets and mask
+        target_mask, y = mask.T, np.swapaxes(np.asarray(batch.y), 0, 1)
+    else:
+        target_mask, y = np.ones(out.shape[0], bool), batch.y
     loss_fn = losses.cross_entropy_sum if spec.loss == 'xent' else losses.squared_error_sum
-    loss_sum, count, d_out = loss_fn(out, batch.y, target_mask)
+    loss_sum, count, d_out = loss_fn(out, y, target_mask)
 
     grads = {}
     # backprop through the linear head
     O, H = w_out.shape
-    grads['head.weight'] = d_out.reshape(-1, O).T @ head_in.reshape(-1, H)
-    grads['head.bias'] = d_out.reshape(-1, O).sum(axis=0)
-    d_head_in = d_out @ w_out
+    d_out2 = d_out.reshape(-1, O)
+    grads['head.weight'] = d_out2.T @ head_in.reshape(-1, H)
+    grads['head.bias'] = d_out2.sum(axis=0)
+    d_head_in = (d_out2 @ w_out).reshape(*d_out.shape[:-1], H)      # (T, B, H) or (B, H)
     if spec.head == 'per_step':
-        d_top = d_head_in
+        d_top = d_head_in                                         # (T, B, H)
     else:
         d_top = np.zeros_like(top)
-        d_top[np.arange(top.shape[0]), lengths_of(mask) - 1] = d_head_in
+        d_top[lengths_of(mask) - 1, np.arange(top.shape[1])] = d_head_in
 
     # backprop through the layers, top first
     for k in reversed(range(spec.layers)):
-        cache, _ = caches[k]
         dxp, grads[f'rnn.weight_hh_l{k}'], grads[f'rnn.bias_hh_l{k}'] = layer_backward(
-            spec.cell, d_top, cache, params[f'rnn.weight_hh_l{k}'])
+            spec.cell, d_top, caches[k], params[f'rnn.weight_hh_l{k}'])
         G = dxp.shape[-1]
-        dxp2 = dxp.reshape(-1, G)
+        dxp2 = dxp.reshape(-1, G)                                 # (T*B, G*H)
         grads[f'rnn.bias_ih_l{k}'] = dxp2.sum(axis=0)
         w_ih = params[f'rnn.weight_ih_l{k}']
         if k == 0 and spec.token_input:
-            grads['rnn.weight_ih_l0'] = _scatter_columns(dxp2, batch.x.reshape(-1), w_ih.shape)
+            ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
+            grads['rnn.weight_ih_l0'] = _scatter_columns(dxp2, ids, w_ih.shape)
         else:
-            below = caches[k - 1][0].h if k > 0 else np.asarray(batch.x, w_ih.dtype)
+            below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
             grads[f'rnn.weight_ih_l{k}'] = dxp2.T @ below.reshape(-1, w_ih.shape[1])
             if k > 0:
-                d_top = dxp @ w_ih                              # (B, T, H)
+                d_top = (dxp2 @ w_ih).reshape(*dxp.shape[:2], -1)  # (T, B, H)
     return LossAndGrads(float(loss_sum), int(count), grads)
 
 
 def _scatter_columns(dxp2, ids, shape):
-    """Gradient of the gathered columns: sum dxp rows per token id."""
+    """Gradient of the gathered columns: sum dxp rows per token id.
+
+    Sort the rows by id once, then one contiguous row sum per distinct id:
+    several times faster than np.add.at or np.add.reduceat along axis 0.
+    """
     order = np.argsort(ids, kind='stable')
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    grad_t = np.zeros((shape[1], shape[0]), dxp2.dtype)
-    grad_t[sorted_ids[starts]] = np.add.reduceat(dxp2[order], starts, axis=0)
+    ends = np.r_[starts[1:], len(ids)]
+    rows = dxp2[order]                                            # (N, G*H) grouped by id
+    grad_t = np.zeros((shape[1], shape[0]), dxp2.dtype)           # (V, G*H)
+    for start, end, token in zip(starts.tolist(), ends.tolist(), sorted_ids[starts].tolist()):
+        np.sum(rows[start:end], axis=0, out=grad_t[token])
     return grad_t.T

@@ -1,0 +1,21 @@
+"""The benchmark of bench/run.py runs end to end (tiny shapes). How fast is not tested."""
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SECTIONS = ('## Targets', '## Kernel throughput', '## Gradient throughput by --batch-size',
+            '## Iteration overhead', '## Scaling', '## Wire', '## Mapper memory')
+
+
+def test_bench_smoke_runs_and_prints_the_table(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'run.py'), '--smoke',
+                             '--out', str(tmp_path)],
+                            capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '| target | measured | verdict |' in result.stdout
+    written = (tmp_path / 'RESULTS.md').read_text()
+    for heading in SECTIONS:
+        assert heading in result.stdout and heading in written
+    assert '## Machine' in written
