@@ -8,6 +8,11 @@
 #   minicluster.sh stop     stop it (and any task containers it left behind)
 #   minicluster.sh status   exit 0 and print the conf dir if up, else exit 1
 #   minicluster.sh confdir  print the client conf dir
+#   minicluster.sh env      print the environment of a gateway machine of this
+#                           cluster (eval "$(minicluster.sh env)"): HADOOP_HOME,
+#                           HADOOP_CONF_DIR, PATH, YARN_LOG_DIR, ... -- what a
+#                           real Hadoop installation sets, so that mrjob finds
+#                           hadoop, the streaming jar and the task logs itself
 #
 # Environment:
 #   MR_RNN_CLUSTER_DIR         scratch dir (default /tmp/mr_rnn_cluster); the
@@ -21,7 +26,9 @@
 #   MR_RNN_CLUSTER_NM_MB       NodeManager memory (default 4096)
 #
 # Only one cluster per port base can run on a machine. Logs: $DIR/cluster.log
-# (daemons), $DIR/work/... (container logs, see NOTES.md).
+# (daemons), $DIR/work/logs/userlogs/APPLICATION/CONTAINER/{stderr,syslog}
+# (containers: the layout of a real NodeManager's yarn.nodemanager.log-dirs,
+# where mrjob looks for task logs, $YARN_LOG_DIR/userlogs).
 set -euo pipefail
 
 here=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -42,11 +49,15 @@ logfile="$dir/cluster.log"
 details="$dir/details.json"
 work="$dir/work"
 conf="$dir/conf-cluster"
+userlogs="$work/logs/userlogs"
 serverconf="$dir/conf-server"
-# On HDFS. NOT Hadoop's default /tmp/hadoop-yarn/staging: MiniMRYarnCluster
-# replaces exactly that value (or none) by a dir of its own on the daemon side,
-# and then the client/AM and the JobHistoryServer disagree on it.
-staging=/mr_rnn/staging
+# On HDFS: Hadoop's default dir, where mrjob looks for job history logs
+# (hdfs:///tmp/hadoop-yarn/staging), but spelled with a trailing slash.
+# MiniMRYarnCluster replaces exactly the default string (or none) by a local
+# dir of its own on the daemon side only, and then the client/AM and the
+# JobHistoryServer disagree on it (NOTES.md, correction 6); HDFS paths ignore
+# the slash.
+staging=/tmp/hadoop-yarn/staging/
 
 log() { echo "minicluster.sh: $*" >&2; }
 
@@ -76,6 +87,9 @@ common_props=(
   "yarn.nodemanager.env-whitelist=JAVA_HOME,HADOOP_COMMON_HOME,HADOOP_HDFS_HOME,HADOOP_CONF_DIR,CLASSPATH_PREPEND_DISTCACHE,HADOOP_YARN_HOME,HADOOP_HOME,PATH,LANG,TZ"
   # keep container dirs/logs a little while after the app (debugging)
   "yarn.nodemanager.delete.debug-delay-sec=600"
+  # a small cluster answers fast: NodeManager heartbeats (container
+  # allocation happens on them) every 250 ms instead of 1 s
+  "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms=250"
   "dfs.replication=1"
   "dfs.permissions.enabled=false"
 )
@@ -95,6 +109,11 @@ client_props=(
   # reducers start only when the maps are done: never starve a small node
   "mapreduce.job.reduce.slowstart.completedmaps=1.0"
   "mapreduce.job.ubertask.enable=false"
+  # poll the AM / the job 4x as often as the defaults (1 s, 1 s, 5 s): a
+  # short job should not wait seconds to learn that a task or it is done
+  "yarn.app.mapreduce.am.scheduler.heartbeat.interval-ms=250"
+  "mapreduce.client.progressmonitor.pollinterval=250"
+  "mapreduce.client.completion.pollinterval=250"
 )
 
 write_xml() {  # write_xml FILE key=value...
@@ -223,6 +242,11 @@ do_start() {
   for kv in "${common_props[@]}"; do dargs+=(-D "$kv"); done
   dargs+=(
     -D "hadoop.tmp.dir=$work/hadoop-tmp"
+    # What a node of a real cluster has: a `hadoop` command (PATH below) with
+    # a client configuration that names the cluster: mrjob's mapper_raw tasks
+    # run `hadoop fs -copyToLocal hdfs:///...` in their container.
+    -D "yarn.nodemanager.admin-env.HADOOP_CONF_DIR=$conf"
+    -D "yarn.nodemanager.admin-env.MR_RNN_HADOOP_LIB=$lib"
   )
 
   log "starting (dir $dir, NN $nn_port, RM $rm_port, JHS $jhs_port); log: $logfile"
@@ -232,6 +256,7 @@ do_start() {
     export HADOOP_CONF_DIR=$serverconf
     export HADOOP_HEAPSIZE_MAX=${MR_RNN_CLUSTER_HEAP:-1536m}
     export MR_RNN_HADOOP_FAST_JVM=""   # long-lived: keep the full JIT
+    export PATH="$here/bin:$PATH"      # containers inherit the NodeManager's PATH
     export HADOOP_OPTS="-Dtest.build.data=$work/test-data -Djava.io.tmpdir=$work/java-tmp"
     mkdir -p "$work/java-tmp"
     exec setsid "$hadoop" org.apache.hadoop.mapreduce.MiniHadoopClusterManager \
@@ -266,8 +291,38 @@ do_start() {
     fi
     sleep 1
   done
+  link_userlogs
   log "up after $((SECONDS - t0))s: $(cat "$details")"
   echo "$conf"
+}
+
+# MiniYARNCluster ignores yarn.nodemanager.log-dirs and makes 4 log dirs of its
+# own (.../yarn-*/MiniHadoopClusterManager-logDir-nm-0_{0..3}). Point all of
+# them at one real directory, $work/logs/userlogs, so that container logs sit
+# where a real NodeManager puts them by default (${yarn.log.dir}/userlogs) and
+# where mrjob looks for them ($YARN_LOG_DIR/userlogs/APPLICATION_ID).
+# Done right after start-up, before any container exists.
+link_userlogs() {
+  mkdir -p "$userlogs"
+  local d
+  for d in "$work"/test-data/MiniHadoopClusterManager/yarn-*/MiniHadoopClusterManager-logDir-nm-*; do
+    [[ -L "$d" ]] && continue
+    if [[ -d "$d" ]] && rmdir "$d" 2>/dev/null; then
+      ln -s "$userlogs" "$d"
+    else
+      log "warning: $d is not an empty directory; its container logs stay there"
+    fi
+  done
+}
+
+print_env() {
+  lib=$("$here/fetch_hadoop.sh")
+  printf 'export HADOOP_HOME=%q\n' "$here"
+  printf 'export HADOOP_CONF_DIR=%q\n' "$conf"
+  printf 'export HADOOP_MAPRED_HOME=%q\n' "$lib"     # mrjob finds the streaming jar here
+  printf 'export MR_RNN_HADOOP_LIB=%q\n' "$lib"
+  printf 'export YARN_LOG_DIR=%q\n' "$work/logs"     # task logs: $YARN_LOG_DIR/userlogs
+  printf 'export PATH=%q:$PATH\n' "$here/bin"
 }
 
 case "${1:-}" in
@@ -285,5 +340,6 @@ case "${1:-}" in
     fi
     ;;
   confdir) echo "$conf" ;;
-  *) echo "usage: $0 start|stop|restart|status|confdir" >&2; exit 2 ;;
+  env) print_env ;;
+  *) echo "usage: $0 start|stop|restart|status|confdir|env" >&2; exit 2 ;;
 esac

@@ -1,0 +1,347 @@
+"""mr-rnn on real Apache Hadoop 3.5 (DESIGN §4): Hadoop Streaming in local mode,
+and a single-node YARN + HDFS cluster (Hadoop's own MiniCluster, started here).
+
+Nothing stands in for Hadoop: tests/hadoop/bin/hadoop puts the Apache jars
+from Maven Central (tests/hadoop/pom.xml, fetched once by fetch_hadoop.sh) on
+a Java classpath, and mrjob's unmodified hadoop runner drives it. The mrjob
+configuration is the repository's mrjob.conf `hadoop` section -- the one
+docs/running-on-hadoop.md tells cluster users to use -- with only the
+interpreter path changed; the cluster's addresses come from HADOOP_CONF_DIR,
+as on any gateway machine.
+
+Without Java 17 or Maven these tests are skipped with the reason; with
+CI=true that is a failure instead.
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hadoop'))
+import harness as h  # noqa: E402
+
+from mr_rnn.driver.runner import failure_message, python_error  # noqa: E402
+from mrjob.step import StepFailedException  # noqa: E402
+
+
+# ── the one-line message of a failed job, from what each runner logs ──
+# (no Hadoop needed: these are the shapes of logs that the runs below produce)
+
+YARN_LOG = '''Running step 1 of 1...
+  Submitted application application_1795322239741_0001
+  Task Id : attempt_1795322239741_0001_m_000001_0, Status : FAILED
+Error: java.lang.RuntimeException: PipeMapRed.waitOutputThreads(): subprocess failed with code 1
+\tat org.apache.hadoop.streaming.PipeMapRed.waitOutputThreads(PipeMapRed.java:326)
+  Job not successful!
+
+Probable cause of failure:
+
+PipeMapRed failed!
+java.lang.RuntimeException: PipeMapRed.waitOutputThreads(): subprocess failed with code 1
+
+(from lines 50-64 of /l/userlogs/application_1795322239741_0001/container_1795322239741_0001_01_000003/syslog)
+
+caused by:
+
++ /node/bin/python mr_describe_data.py --step-num=0 --mapper --format jsonl
+Traceback (most recent call last):
+  File "/x/container_1795322239741_0001_01_000003/mr_describe_data.py", line 10, in <module>
+    from mr_rnn.data.records import LINE_FACTS, BadRecord, csv_facts
+  File "/x/container_1795322239741_0001_01_000003/mr_rnn.zip/mr_rnn/data/records.py", line 14
+ModuleNotFoundError: No module named 'numpy'
+
+(from lines 8-13 of /l/userlogs/application_1795322239741_0001/container_1795322239741_0001_01_000003/stderr)
+
+while reading input from lines 36223-72444 of hdfs://localhost:18020/data/d200.jsonl
+'''
+
+LOCAL_MODE_LOG = '''  PipeMapRed exec [/bin/sh, -ex, setup-wrapper.sh, /bare/bin/python, mr_gradient_step.py]
++ cd /tmp/w/hl
++ /bare/bin/python mr_gradient_step.py --step-num=0 --mapper --format jsonl
+Traceback (most recent call last):
+  File "/tmp/w/hl/mr_gradient_step.py", line 20, in <module>
+    main()
+  File "/tmp/w/hl/mr_rnn.zip/mr_rnn/kernels/cells.py", line 7, in step
+    return np.tanh(z) @ w
+           ~~~~~~~~~~~^~~
+ValueError: matmul: Input operand 1 has a mismatch in its core dimension 0
+  MRErrorThread done
+java.lang.Exception: java.lang.RuntimeException: PipeMapRed.waitOutputThreads(): subprocess failed with code 1
+\tat org.apache.hadoop.mapred.LocalJobRunner$Job.runTasks(LocalJobRunner.java:493)
+  Job not successful!
+'''
+
+SPARK_LOG = '''  Lost task 0.0 in stage 0.0 (TID 0) (192.0.2.2 executor driver): org.apache.spark.api.python.PythonException: Traceback (most recent call last):
+  File "/spark/python/lib/pyspark.zip/pyspark/worker.py", line 1200, in main
+    process()
+  File "/tmp/x/mr_rnn.zip/mr_rnn/jobs/base.py", line 40, in _mapper_line
+    raise KeyError(key)
+KeyError: 'x'
+
+\tat org.apache.spark.api.python.BasePythonRunner$ReaderIterator.handlePythonException(PythonRunner.scala:572)
+'''
+
+NO_TASK_LOG = '''  Submitted application application_1795322239741_0007
+  Task Id : attempt_1795322239741_0007_m_000000_0, Status : FAILED
+Error: java.lang.RuntimeException: PipeMapRed.waitOutputThreads(): subprocess failed with code 1
+  Job not successful!
+'''
+
+
+def lines_of(text, name='mrjob.logs.step', level=20):
+    return [(name, level, line) for line in text.splitlines()]
+
+
+def failed(reason="Command '['hadoop', 'jar', 'x.jar']' returned non-zero exit status 256."):
+    return StepFailedException(reason=reason, step_num=0, num_steps=1)
+
+
+def test_failure_message_names_the_python_error_from_the_yarn_task_log():
+    message = failure_message('MRDescribeData', failed(), lines_of(YARN_LOG, 'mrjob.hadoop', 40))
+    assert message.startswith("MRDescribeData failed: a task raised ModuleNotFoundError: "
+                              "No module named 'numpy' (the tasks' Python (python_bin) cannot "
+                              "import numpy")
+    assert message.endswith('container_1795322239741_0001_01_000003/stderr')
+    assert '\n' not in message and 'subprocess failed' not in message
+
+
+def test_failure_message_from_hadoop_local_mode_output():
+    assert python_error(LOCAL_MODE_LOG.splitlines()) == (
+        'ValueError: matmul: Input operand 1 has a mismatch in its core dimension 0', None)
+    message = failure_message('MRGradientStep', failed(), lines_of(LOCAL_MODE_LOG))
+    assert message == ('MRGradientStep failed: a task raised ValueError: matmul: Input operand 1 '
+                       'has a mismatch in its core dimension 0')
+
+
+def test_failure_message_from_a_spark_python_worker():
+    message = failure_message('MRGradientStep', failed(), lines_of(SPARK_LOG))
+    assert message == "MRGradientStep failed: a task raised KeyError: 'x'"
+
+
+def test_without_the_task_log_the_message_says_where_to_find_it():
+    message = failure_message('MRGradientStep', failed(), lines_of(NO_TASK_LOG))
+    assert message.startswith("MRGradientStep failed: a task's Python process exited with code 1")
+    assert '`yarn logs -applicationId application_1795322239741_0007`' in message
+
+
+def test_a_hadoop_client_error_is_the_message():
+    log = lines_of('  Error Launching job : Input path does not exist: hdfs://nn/x.jsonl',
+                   level=40)
+    assert failure_message('MRDescribeData', failed(), log) == (
+        'MRDescribeData failed: Error Launching job : Input path does not exist: hdfs://nn/x.jsonl')
+    assert failure_message('MRDescribeData', failed(), []) == (
+        'MRDescribeData failed: `hadoop jar ...` exited with status 256; -v shows its output')
+
+
+# ── the configuration users are told to use is the one tested ──
+
+def yaml_blocks(markdown):
+    import yaml
+    return [yaml.safe_load(block) for block in re.findall(r'```yaml\n(.*?)```', markdown, re.S)]
+
+
+def test_the_docs_give_the_tested_mrjob_conf_sections():
+    """docs/running-on-hadoop.md quotes the hadoop and spark sections of
+    mrjob.conf, which the tests below run with only python_bin changed."""
+    with open(os.path.join(h.ROOT, 'docs', 'running-on-hadoop.md')) as f:
+        blocks = yaml_blocks(f.read())
+    quoted = {runner: section for block in blocks for runner, section in block['runners'].items()
+              if 'setup' not in section}
+    assert quoted['hadoop'] == h.conf_section('hadoop')
+    assert quoted['spark'] == h.conf_section('spark')
+
+
+# ── real Hadoop ──
+
+@pytest.fixture(scope='session')
+def lib():
+    return h.hadoop_lib()
+
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp('hadoop')
+
+
+@pytest.fixture(scope='module')
+def data(work):
+    return h.first_lines(h.DIGITS, work / 'digits-200.jsonl', h.RECORDS)
+
+
+@pytest.fixture(scope='module')
+def inline_run(work, data):
+    run = str(work / 'inline')
+    h.ok(h.mr_rnn('train', data, '--out', run, *h.TRAIN, '-r', 'inline'))
+    return run
+
+
+@pytest.fixture(scope='module')
+def node(work):
+    """The tasks' interpreter: Python + numpy, without mr_rnn or mrjob."""
+    return h.node_python(str(work / 'node-python'))
+
+
+@pytest.fixture(scope='session')
+def cluster(lib):
+    """A single-node YARN + HDFS cluster (tests/hadoop/minicluster.sh) for the
+    session; stopped at the end unless it was already running."""
+    env = h.clean_env(MR_RNN_HADOOP_LIB=lib)
+    running = subprocess.run([h.MINICLUSTER, 'status'], env=env, capture_output=True,
+                             text=True, timeout=120).returncode == 0
+    if not running:
+        start = subprocess.run([h.MINICLUSTER, 'start'], env=env, capture_output=True,
+                               text=True, timeout=600)
+        assert start.returncode == 0, f'minicluster.sh start failed:\n{start.stderr[-5000:]}'
+    printed = subprocess.run([h.MINICLUSTER, 'env'], env=env, capture_output=True, text=True,
+                             check=True, timeout=120).stdout
+    gateway = h.cluster_env(printed)
+    try:
+        yield gateway
+    finally:
+        if not running:
+            subprocess.run([h.MINICLUSTER, 'stop'], env=env, capture_output=True, timeout=300)
+
+
+def test_the_hadoop_is_apache_hadoop_3_5_from_maven_central(lib):
+    version = h.hadoop(h.local_mode_env(lib), 'version').stdout.splitlines()[0]
+    assert version == 'Hadoop 3.5.0'
+    jar = os.path.join(lib, 'hadoop-streaming-3.4.2.jar')
+    with zipfile.ZipFile(jar) as z:
+        manifest = z.read('META-INF/MANIFEST.MF').decode()
+    assert 'Main-Class: org.apache.hadoop.streaming.HadoopStreaming' in manifest
+    assert os.path.exists(os.path.join(os.path.dirname(lib), 'pom.xml'))   # fetched by Maven
+
+
+def test_hadoop_local_mode_gives_the_inline_runners_weights(lib, work, data, inline_run, node):
+    """-r hadoop on Hadoop's LocalJobRunner: the repository's mrjob.conf,
+    a local-mode HADOOP_CONF_DIR and a local scratch dir."""
+    conf = h.write_conf(work / 'local-mode.conf', 'hadoop', python_bin=node)
+    run, cwd = str(work / 'hadoop-local'), work / 'local-cwd'
+    cwd.mkdir()    # LocalJobRunner links the job's files into its CWD: a fresh one
+    done = h.ok(h.mr_rnn('train', data, '--out', run, *h.TRAIN, '-r', 'hadoop', '-c', conf,
+                         '--hadoop-tmp-dir', f'file://{work}/hadoop-local-tmp', '-v',
+                         env=h.local_mode_env(lib), cwd=cwd))
+    log = done.stderr
+    assert 'Running job: job_local' in log            # Hadoop's LocalJobRunner ran it
+    h.assert_same_weights(inline_run, run)
+    rows = h.metrics(run)
+    assert [r['iteration'] for r in rows] == [0, 1, 2]
+    assert all(r['records'] == h.RECORDS and r['bad_records'] == 0 for r in rows)
+    # the records counted by the tasks came back through Hadoop's counters
+    assert {'records': h.RECORDS, 'bad_records': 0} in h.counter_blocks(log)
+
+
+def test_hadoop_local_mode_bad_records_end_in_one_line(lib, work, data, node):
+    bad = work / 'digits-bad.jsonl'
+    with open(data) as f:
+        good = f.read()
+    bad.write_text(good + 'not json at all\n' * 10)
+    conf = h.write_conf(work / 'local-mode-bad.conf', 'hadoop', python_bin=node)
+    cwd = work / 'local-cwd-bad'
+    cwd.mkdir()
+    done = h.mr_rnn('train', str(bad), '--out', str(work / 'bad-run'), *h.TRAIN,
+                    '-r', 'hadoop', '-c', conf,
+                    '--hadoop-tmp-dir', f'file://{work}/hadoop-local-tmp-bad',
+                    env=h.local_mode_env(lib), cwd=cwd)
+    assert done.returncode == 2, done.stderr[-3000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert re.match(r'mr-rnn: error: 10 of 210 records are bad .*--max-bad-fraction 0\.01; '
+                    r'first: \S*digits-bad\.jsonl:201: ', lines[0]), lines[0]
+
+
+def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inline_run, node):
+    """Input on HDFS, tasks in YARN containers of their own, the interpreter a
+    Python that has numpy but not mr_rnn: the job ships mr_rnn itself."""
+    hdfs_dir = f'/mr_rnn_tests/{os.getpid()}'
+    h.hadoop(cluster, 'fs', '-mkdir', '-p', hdfs_dir)
+    h.hadoop(cluster, 'fs', '-put', '-f', data, f'{hdfs_dir}/digits-200.jsonl')
+    conf = h.write_conf(work / 'cluster.conf', 'hadoop', python_bin=node)
+    run, cwd = str(work / 'yarn'), work / 'yarn-cwd'
+    cwd.mkdir()
+    done = h.ok(h.mr_rnn('train', f'hdfs://{hdfs_dir}/digits-200.jsonl', '--out', run, *h.TRAIN,
+                         '-r', 'hadoop', '-c', conf, '-v', env=cluster, cwd=cwd))
+    log = done.stderr
+
+    h.assert_same_weights(inline_run, run)
+    rows = h.metrics(run)
+    assert [r['iteration'] for r in rows] == [0, 1, 2]
+    assert all(r['records'] == h.RECORDS and r['bad_records'] == 0 for r in rows)
+    assert {'records': h.RECORDS, 'bad_records': 0} in h.counter_blocks(log)
+
+    # describe, 2 gradient steps, evaluate: each a YARN application whose
+    # containers the ResourceManager allocated
+    apps = re.findall(r'Submitted application (application_(\d+)_(\d+))', log)
+    assert len(apps) == 4, log[-5000:]
+    cluster_log = open(os.path.join(os.path.dirname(cluster['HADOOP_CONF_DIR']),
+                                    'cluster.log')).read()
+    for app, stamp, seq in apps:
+        allocated = set(re.findall(
+            rf'(container_{stamp}_{seq}_\d+_\d+) Container Transitioned from NEW to ALLOCATED',
+            cluster_log))
+        assert len(allocated) >= 3, (app, allocated)     # AM, map task(s), reduce task
+    # a map task ran in its own container, importing mr_rnn from the shipped zip
+    userlogs = os.path.join(cluster['YARN_LOG_DIR'], 'userlogs', apps[1][0])
+    stderr = [open(p).read() for p in glob.glob(os.path.join(userlogs, 'container_*', 'stderr'))]
+    mappers = [s for s in stderr if f'+ {node} mr_gradient_step.py --step-num=0 --mapper' in s]
+    assert mappers, stderr
+    for text in mappers:
+        container = re.search(r'\+ cd (\S+/(container_\w+))\n', text).group(1)
+        pythonpath = re.findall(r'export PYTHONPATH=(\S+)', text)[-1].split(':')
+        assert f'{container}/mr_rnn.zip' in pythonpath
+
+
+def test_yarn_reads_csv_series_as_whole_files(cluster, work, node):
+    """csv time series use mrjob's mapper_raw: one whole file per map task,
+    which each task copies from HDFS itself (hadoop fs -copyToLocal in its
+    container). The loss of a checkpoint on two series equals the inline one."""
+    series = [os.path.join(h.ROOT, 'sample_data', 'timeseries', 'us_macro_quarterly.csv')]
+    twice = work / 'us_macro_copy.csv'
+    twice.write_text(open(series[0]).read())
+    series.append(str(twice))
+    run = str(work / 'csv-inline')
+    h.ok(h.mr_rnn('train', *series, '--out', run, '--target', 'infl', '--window', '8',
+                  '--dtype', 'float64', '--hidden', '8', '--max-iter', '1', '-r', 'inline'))
+    model = os.path.join(run, 'final.npz')
+    want = json.loads(h.ok(h.mr_rnn('evaluate', model, *series, '--json')).stdout)
+    hdfs_dir = f'/mr_rnn_tests/{os.getpid()}/series'
+    h.hadoop(cluster, 'fs', '-mkdir', '-p', hdfs_dir)
+    h.hadoop(cluster, 'fs', '-put', '-f', *series, hdfs_dir)
+    conf = h.write_conf(work / 'cluster-csv.conf', 'hadoop', python_bin=node)
+    cwd = work / 'yarn-cwd-csv'
+    cwd.mkdir()
+    got = json.loads(h.ok(h.mr_rnn('evaluate', model, f'hdfs://{hdfs_dir}/*.csv', '--json',
+                                   '-r', 'hadoop', '-c', conf, env=cluster, cwd=cwd)).stdout)
+    assert got['records'] == want['records'] > 0 and got['bad_records'] == 0
+    assert got['targets'] == want['targets']
+    assert abs(got['loss'] - want['loss']) <= h.RTOL * abs(want['loss'])
+
+
+def test_yarn_task_error_reaches_the_user_in_one_line(cluster, work, data):
+    """A task whose Python cannot import numpy: the user sees the task's own
+    error, read from its container log, not "subprocess failed with code 1"."""
+    bare = h.node_python(str(work / 'bare-python'), numpy=False)
+    hdfs_path = f'/mr_rnn_tests/{os.getpid()}/digits-200-failing.jsonl'
+    h.hadoop(cluster, 'fs', '-mkdir', '-p', os.path.dirname(hdfs_path))
+    h.hadoop(cluster, 'fs', '-put', '-f', data, hdfs_path)
+    conf = h.write_conf(work / 'cluster-bare.conf', 'hadoop', python_bin=bare)
+    cwd = work / 'yarn-cwd-failing'
+    cwd.mkdir()
+    done = h.mr_rnn('train', f'hdfs://{hdfs_path}', '--out', str(work / 'failing'), *h.TRAIN,
+                    '-r', 'hadoop', '-c', conf,
+                    # fail fast: one attempt per task instead of Hadoop's four
+                    '-D', 'mapreduce.map.maxattempts=1', '-D', 'mapreduce.reduce.maxattempts=1',
+                    env=cluster, cwd=cwd)
+    assert done.returncode == 1, done.stderr[-3000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr[-5000:]
+    assert lines[0].startswith("mr-rnn: error: MRDescribeData failed: a task raised "
+                               "ModuleNotFoundError: No module named 'numpy' (the tasks' Python "
+                               "(python_bin) cannot import numpy"), lines[0]
+    assert re.search(r'task log: \S+/userlogs/application_\d+_\d+/container_\w+/stderr$',
+                     lines[0]), lines[0]
