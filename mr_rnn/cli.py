@@ -432,7 +432,9 @@ def cmd_inspect(args, rest):
 
 
 def cmd_predict(args, rest):
+    from mr_rnn.driver.runner import stream_job
     from mr_rnn.driver.train import Trainer
+    from mr_rnn.jobs.mr_predict import MRPredict
     from mr_rnn.model import Model
     runner = runner_args(rest)
     check_inputs(args.inputs)
@@ -443,45 +445,17 @@ def cmd_predict(args, rest):
         runner = [*runner, '--output-dir', args.output]
     to_stdout = not any(a in ('-o', '--output-dir') or a.startswith('--output-dir=')
                         for a in runner)
-    counters, output_dir = run_predict_job(
-        ['--format', model.schema.format, '--checkpoint', args.checkpoint,
-         '--top-k', str(args.top_k), *args.inputs], runner, sys.stdout if to_stdout else None)
+    counters, output_dir = stream_job(
+        MRPredict, ['--format', model.schema.format, '--checkpoint', args.checkpoint,
+                    '--top-k', str(args.top_k), *args.inputs],
+        runner, sys.stdout if to_stdout else None)
+    counters = counters.get('mr_rnn', {})
     records, bad = counters.get('records', 0), counters.get('bad_records', 0)
     where = 'standard output' if to_stdout else output_dir
     print(f'predict: {records} records, {bad} bad (lines with "error"), written to {where}',
           file=sys.stderr)
     Trainer.check_bad(bad, records, [], model.config.max_bad_fraction, 'predicting')
     return 0
-
-
-def run_predict_job(job_args, runner, sink):
-    """Run the map-only predict job; stream its lines to ``sink`` (a text file)
-    unless None. Returns (the mr_rnn counters, the output directory).
-
-    Unlike driver.runner.run_job, this never holds the output in memory."""
-    from mrjob.step import StepFailedException
-    from mr_rnn.driver.runner import JobFailed, package_zip
-    from mr_rnn.jobs.mr_predict import MRPredict
-    job = MRPredict(args=[*runner, *job_args])
-    if job.options.runner != 'inline':
-        job = MRPredict(args=[*runner, '--py-files', package_zip(), *job_args])
-    counters = {}
-    try:
-        with job.make_runner() as mr_runner:
-            mr_runner.run()
-            if sink is not None:
-                try:
-                    for chunk in mr_runner.cat_output():
-                        sink.write(chunk.decode('utf-8'))
-                    sink.flush()
-                except BrokenPipeError:     # | head: the reader has all it wants
-                    sys.stdout = open(os.devnull, 'w')
-            for step in mr_runner.counters() or []:
-                for name, value in step.get('mr_rnn', {}).items():
-                    counters[name] = counters.get(name, 0) + value
-            return counters, mr_runner.get_output_dir()
-    except StepFailedException as e:
-        raise JobFailed(f'MRPredict failed: {e.reason or e}') from None
 
 
 def cmd_export(args, rest):

@@ -172,11 +172,15 @@ def test_a_task_in_its_own_process_that_fails_once_is_retried(uninterrupted, mon
     assert local == inline
 
 
-def test_without_job_retries_a_failed_task_stops_the_run(uninterrupted, tmp_path, monkeypatch):
+def test_without_job_retries_a_failed_task_stops_the_run_in_one_line(uninterrupted, tmp_path,
+                                                                     monkeypatch, capsys):
     data, _, _ = uninterrupted
     monkeypatch.setenv('MR_RNN_TEST_FAIL_ONCE', f'MRGradientStep.mapper:{tmp_path / "failed"}')
-    with pytest.raises(RuntimeError, match='failed on purpose'):
-        train(tmp_path / 'run', [data], *RETRY_FLAGS, '--quiet')
+    assert train(tmp_path / 'run', [data], *RETRY_FLAGS, '--quiet') == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('mr-rnn: error: MRGradientStep failed: '
+                                               'a task raised RuntimeError: '), err
+    assert 'failed on purpose' in err[0]
     # and the run resumes from what it had: checkpoint 0
     assert len(checkpoints(str(tmp_path / 'run'))) == 1
     assert train(tmp_path / 'run', [], '--resume', '--quiet') == 0

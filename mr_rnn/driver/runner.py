@@ -39,18 +39,42 @@ def run_job(job_class, job_args, runner_args, retries=0, warn=None):
                      f'(retry {attempt + 1} of {retries})')
 
 
-def _run_once(job_class, job_args, runner_args):
+def make_job(job_class, job_args, runner_args):
+    """The job, shipping mr_rnn to the tasks on every runner but inline."""
     job = job_class(args=[*runner_args, *job_args])
     if (job.options.runner or 'inline') != 'inline':
         # tasks import mr_rnn from a zip the job ships, as mrjob ships itself:
         # nothing has to be installed on the nodes but Python, numpy and mrjob's needs
         job = job_class(args=[*runner_args, '--py-files', package_zip(), *job_args])
+    return job
+
+
+def _run_once(job_class, job_args, runner_args):
+    job = make_job(job_class, job_args, runner_args)
     with job_failures(job_class.__name__):
         with job.make_runner() as runner:
             runner.run()
             output = list(job.parse_output(runner.cat_output()))
             counters = _merge_counters(runner.counters())
     return output, counters
+
+
+def stream_job(job_class, job_args, runner_args, sink):
+    """Run a job whose output is for the user, not the driver: its lines go to
+    ``sink`` (a text file) unless None, never held in memory.
+    Returns (counters, the output directory)."""
+    job = make_job(job_class, job_args, runner_args)
+    with job_failures(job_class.__name__):
+        with job.make_runner() as runner:
+            runner.run()
+            if sink is not None:
+                try:
+                    for chunk in runner.cat_output():
+                        sink.write(chunk.decode('utf-8'))
+                    sink.flush()
+                except BrokenPipeError:     # | head: the reader has all it wants
+                    sys.stdout = open(os.devnull, 'w')
+            return _merge_counters(runner.counters()), runner.get_output_dir()
 
 
 def _merge_counters(per_step):
@@ -83,7 +107,8 @@ class _Console(logging.StreamHandler):
     # without -v: things the one-line JobFailed message says better
     _NOISE = ('No configs specified',            # no mrjob.conf section: fine
               'Probable cause of failure', "Can't fetch history log",
-              "Can't fetch task logs", 'No counters found', 'Scanning logs')
+              "Can't fetch task logs", 'No counters found', 'Scanning logs',
+              'Error while reading from')     # mrjob's temporary copy of the input
 
     def __init__(self):
         super().__init__()
@@ -140,6 +165,14 @@ def job_failures(job_name):
         yield
     except StepFailedException as e:
         raise JobFailed(failure_message(job_name, e, list(tail.lines))) from None
+    except (JobFailed, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        # the inline runner runs tasks in this process: their exceptions arrive
+        # bare; --debug still shows the traceback (the cause)
+        raise JobFailed(f'{job_name} failed: a task raised {type(e).__name__}: '
+                        f'{str(e).splitlines()[0] if str(e) else ""} '
+                        f'(mr-rnn --debug shows the traceback)') from e
     finally:
         logger.removeHandler(tail)
 
