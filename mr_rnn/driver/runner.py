@@ -42,16 +42,20 @@ def run_job(job_class, job_args, runner_args, retries=0, warn=None):
 def make_job(job_class, job_args, runner_args):
     """The job, shipping mr_rnn to the tasks on every runner but inline."""
     job = job_class(args=[*runner_args, *job_args])
-    if (job.options.runner or 'inline') != 'inline':
+    if not _inline(job):
         # tasks import mr_rnn from a zip the job ships, as mrjob ships itself:
         # nothing has to be installed on the nodes but Python, numpy and mrjob's needs
         job = job_class(args=[*runner_args, '--py-files', package_zip(), *job_args])
     return job
 
 
+def _inline(job):
+    return (job.options.runner or 'inline') == 'inline'
+
+
 def _run_once(job_class, job_args, runner_args):
     job = make_job(job_class, job_args, runner_args)
-    with job_failures(job_class.__name__):
+    with job_failures(job_class.__name__, in_process=_inline(job)):
         with job.make_runner() as runner:
             runner.run()
             output = list(job.parse_output(runner.cat_output()))
@@ -64,7 +68,7 @@ def stream_job(job_class, job_args, runner_args, sink):
     ``sink`` (a text file) unless None, never held in memory.
     Returns (counters, the output directory)."""
     job = make_job(job_class, job_args, runner_args)
-    with job_failures(job_class.__name__):
+    with job_failures(job_class.__name__, in_process=_inline(job)):
         with job.make_runner() as runner:
             runner.run()
             if sink is not None:
@@ -154,10 +158,11 @@ class _LogTail(logging.Handler):
 
 
 @contextlib.contextmanager
-def job_failures(job_name):
+def job_failures(job_name, in_process=False):
     """Turn mrjob's StepFailedException into a JobFailed whose message is one
     line naming the task's own error (its Python exception), where mrjob's
-    log has it, instead of Hadoop's "subprocess failed with code 1"."""
+    log has it, instead of Hadoop's "subprocess failed with code 1".
+    ``in_process``: the inline runner, whose tasks raise in this process."""
     tail = _LogTail()
     logger = logging.getLogger('mrjob')
     logger.addHandler(tail)
@@ -168,10 +173,11 @@ def job_failures(job_name):
     except (JobFailed, KeyboardInterrupt):
         raise
     except Exception as e:
-        # the inline runner runs tasks in this process: their exceptions arrive
-        # bare; --debug still shows the traceback (the cause)
-        raise JobFailed(f'{job_name} failed: a task raised {type(e).__name__}: '
-                        f'{str(e).splitlines()[0] if str(e) else ""} '
+        # a task's exception (inline), or the runner's own (a `hadoop fs` call
+        # that failed, say): one line; --debug still shows the traceback
+        what = 'a task raised ' if in_process else ''
+        text = str(e).splitlines()[0] if str(e) else ''
+        raise JobFailed(f'{job_name} failed: {what}{type(e).__name__}: {text} '
                         f'(mr-rnn --debug shows the traceback)') from e
     finally:
         logger.removeHandler(tail)
