@@ -16,6 +16,8 @@ already up. Spark needs pyspark (pip install -e '.[spark]'). A runner that
 cannot run here is listed with the reason instead of a time.
 """
 import argparse
+import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -43,15 +45,12 @@ class Unavailable(Exception):
     pass
 
 
+@functools.cache
 def hadoop_lib():
-    major, why = h.java_version()
-    if major is None or major < 17:
-        raise Unavailable(why or f'needs Java 17, found {major}')
-    done = subprocess.run([h.FETCH], capture_output=True, text=True)
-    if done.returncode:
-        raise Unavailable('tests/hadoop/fetch_hadoop.sh failed (Maven needed once): '
-                          + done.stderr.strip()[-300:])
-    return done.stdout.strip().splitlines()[-1]
+    lib, why = h.find_hadoop_lib()
+    if lib is None:
+        raise Unavailable(why)
+    return lib
 
 
 class Cluster:
@@ -103,9 +102,9 @@ def train(runner, data, out, work, iterations, python, cluster_env=None):
             import pyspark  # noqa: F401
         except ImportError:
             raise Unavailable("pyspark is not installed: pip install -e '.[spark]'") from None
-        major, why = h.java_version()
-        if major is None or major < 17:
-            raise Unavailable(why or f'needs Java 17, found {major}')
+        problem = h.java_problem('Spark')
+        if problem:
+            raise Unavailable(problem)
         args += ['-r', 'spark', '-c', h.write_conf(os.path.join(work, 'spark.conf'), 'spark',
                                                   python_bin=python)]
     started = time.time()
@@ -142,28 +141,21 @@ def main():
     work = tempfile.mkdtemp(prefix='mr_rnn_iteration_cost_')
     python = sys.executable
     results = {}
-    cluster = None
-    try:
+    gateway = None          # the cluster's environment, once it is up
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
         for size in sizes:
             data = h.first_lines(h.DIGITS, os.path.join(work, f'digits-{size}.jsonl'), size)
             for runner in runners:
                 print(f'{runner}, {size} records ...', file=sys.stderr, flush=True)
                 try:
-                    env = None
-                    if runner == 'yarn':
-                        if cluster is None:
-                            cluster = Cluster(hadoop_lib())
-                            cluster.gateway = cluster.__enter__()
-                        env = cluster.gateway
+                    if runner == 'yarn' and gateway is None:
+                        gateway = stack.enter_context(Cluster(hadoop_lib()))
                     results[runner, size] = train(
                         runner, data, os.path.join(work, f'{runner}-{size}'), work,
-                        a.iterations, python, env)
+                        a.iterations, python, gateway if runner == 'yarn' else None)
                 except Unavailable as e:
                     results[runner, size] = str(e)
-    finally:
-        if cluster is not None:
-            cluster.__exit__(None, None, None)
-        shutil.rmtree(work, ignore_errors=True)
 
     print(f'Wall time per training iteration (one MapReduce job each, median of '
           f'{a.iterations}): LSTM, hidden 8, float64, on the first N records of '

@@ -67,30 +67,48 @@ def java_version():
     return major, None
 
 
-def need_java(what):
+def java_problem(what):
+    """Why ``what`` cannot have its Java 17 here, or None."""
     major, why = java_version()
     if major is None:
-        unavailable(f'{what} needs Java 17: {why}')
+        return f'{what} needs Java 17: {why}'
     if major < 17:
-        unavailable(f'{what} needs Java 17 or later; this java is {major}')
+        return f'{what} needs Java 17 or later; this java is {major}'
+    return None
 
 
-def hadoop_lib():
-    """The directory of the Hadoop jars (fetched with Maven on first use)."""
-    need_java('Hadoop 3.5')
+def need_java(what):
+    problem = java_problem(what)
+    if problem:
+        unavailable(problem)
+
+
+def find_hadoop_lib():
+    """(the directory of the Hadoop jars, None), fetched with Maven on first
+    use, or (None, why they cannot be had)."""
+    problem = java_problem('Hadoop 3.5')
+    if problem:
+        return None, problem
     mvn = (os.environ.get('MVN') or 'mvn').split()[0]
     try:
         done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800)
     except subprocess.TimeoutExpired:
-        import pytest
-        pytest.fail('fetch_hadoop.sh: Maven took more than 30 minutes', pytrace=False)
+        return None, 'fetch_hadoop.sh: Maven took more than 30 minutes'
     if done.returncode == 0 and done.stdout.strip():
-        return done.stdout.strip().splitlines()[-1]
+        return done.stdout.strip().splitlines()[-1], None
     if not shutil.which(mvn):
-        unavailable('Maven (mvn) is needed once, to fetch the Hadoop jars from Maven '
-                    'Central (tests/hadoop/fetch_hadoop.sh)')
-    unavailable('tests/hadoop/fetch_hadoop.sh could not fetch the Hadoop jars: '
-                + done.stderr.strip()[-1500:])
+        return None, ('Maven (mvn) is needed once, to fetch the Hadoop jars from Maven '
+                      'Central (tests/hadoop/fetch_hadoop.sh)')
+    return None, ('tests/hadoop/fetch_hadoop.sh could not fetch the Hadoop jars: '
+                  + done.stderr.strip()[-1500:])
+
+
+def hadoop_lib():
+    """The directory of the Hadoop jars; skip (fail under CI) without them."""
+    lib, why = find_hadoop_lib()
+    if lib is None:
+        unavailable(why)
+    return lib
 
 
 def pyspark_home():
