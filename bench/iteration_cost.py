@@ -53,30 +53,6 @@ def hadoop_lib():
     return lib
 
 
-class Cluster:
-    """The mini cluster, started if needed; stopped at the end if we started it."""
-
-    def __init__(self, lib):
-        self.env = h.clean_env(MR_RNN_HADOOP_LIB=lib)
-        self.started = False
-
-    def __enter__(self):
-        up = subprocess.run([h.MINICLUSTER, 'status'], env=self.env, capture_output=True)
-        if up.returncode:
-            start = subprocess.run([h.MINICLUSTER, 'start'], env=self.env, capture_output=True,
-                                   text=True)
-            if start.returncode:
-                raise Unavailable('minicluster.sh start failed: ' + start.stderr[-300:])
-            self.started = True
-        printed = subprocess.run([h.MINICLUSTER, 'env'], env=self.env, capture_output=True,
-                                 text=True, check=True).stdout
-        return h.cluster_env(printed)
-
-    def __exit__(self, *exc):
-        if self.started:
-            subprocess.run([h.MINICLUSTER, 'stop'], env=self.env, capture_output=True)
-
-
 def train(runner, data, out, work, iterations, python, cluster_env=None):
     """Run one training; returns (seconds of each iteration, seconds of the whole run)."""
     args = ['train', data, '--out', out, *h.TRAIN]
@@ -150,7 +126,10 @@ def main():
                 print(f'{runner}, {size} records ...', file=sys.stderr, flush=True)
                 try:
                     if runner == 'yarn' and gateway is None:
-                        gateway = stack.enter_context(Cluster(hadoop_lib()))
+                        try:
+                            gateway = stack.enter_context(h.MiniCluster(hadoop_lib()))
+                        except h.MiniCluster.StartFailed as e:
+                            raise Unavailable(str(e)[-300:]) from None
                     results[runner, size] = train(
                         runner, data, os.path.join(work, f'{runner}-{size}'), work,
                         a.iterations, python, gateway if runner == 'yarn' else None)

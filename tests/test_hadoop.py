@@ -16,7 +16,6 @@ import glob
 import json
 import os
 import re
-import subprocess
 import sys
 import zipfile
 
@@ -190,21 +189,8 @@ def node(work):
 def cluster(lib):
     """A single-node YARN + HDFS cluster (tests/hadoop/minicluster.sh) for the
     session; stopped at the end unless it was already running."""
-    env = h.clean_env(MR_RNN_HADOOP_LIB=lib)
-    running = subprocess.run([h.MINICLUSTER, 'status'], env=env, capture_output=True,
-                             text=True, timeout=120).returncode == 0
-    if not running:
-        start = subprocess.run([h.MINICLUSTER, 'start'], env=env, capture_output=True,
-                               text=True, timeout=600)
-        assert start.returncode == 0, f'minicluster.sh start failed:\n{start.stderr[-5000:]}'
-    printed = subprocess.run([h.MINICLUSTER, 'env'], env=env, capture_output=True, text=True,
-                             check=True, timeout=120).stdout
-    gateway = h.cluster_env(printed)
-    try:
+    with h.MiniCluster(lib) as gateway:
         yield gateway
-    finally:
-        if not running:
-            subprocess.run([h.MINICLUSTER, 'stop'], env=env, capture_output=True, timeout=300)
 
 
 def test_the_hadoop_is_apache_hadoop_3_5_from_maven_central(lib):

@@ -198,6 +198,37 @@ def cluster_env(text):
     return env
 
 
+class MiniCluster:
+    """``with MiniCluster(lib) as gateway_env``: the single-node YARN + HDFS
+    cluster of minicluster.sh, started unless it is already up (and then
+    stopped again at the end); the value is a gateway's environment for it."""
+
+    class StartFailed(RuntimeError):
+        pass
+
+    def __init__(self, lib):
+        self.env = clean_env(MR_RNN_HADOOP_LIB=lib)
+        self.started = False
+
+    def __enter__(self):
+        up = subprocess.run([MINICLUSTER, 'status'], env=self.env, capture_output=True,
+                            text=True, timeout=120)
+        if up.returncode:
+            start = subprocess.run([MINICLUSTER, 'start'], env=self.env, capture_output=True,
+                                   text=True, timeout=600)
+            if start.returncode:
+                raise self.StartFailed(f'minicluster.sh start failed:\n{start.stderr[-5000:]}')
+            self.started = True
+        printed = subprocess.run([MINICLUSTER, 'env'], env=self.env, capture_output=True,
+                                 text=True, check=True, timeout=120).stdout
+        return cluster_env(printed)
+
+    def __exit__(self, *exc):
+        if self.started:
+            subprocess.run([MINICLUSTER, 'stop'], env=self.env, capture_output=True,
+                           timeout=300)
+
+
 def hadoop(env, *args, check=True):
     done = subprocess.run([HADOOP_BIN, *args], env=env, capture_output=True, text=True,
                           timeout=300)
