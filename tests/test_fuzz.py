@@ -55,7 +55,7 @@ def text_schema(chars):
 
 
 @FUZZ
-@given(raw=st.binary(max_size=300), seq_len=st.integers(1, 20))
+@given(raw=st.binary(max_size=4000), seq_len=st.integers(1, 20))
 def test_text_reader_takes_any_bytes(raw, seq_len):
     reader = TextReader(text_schema('abc \u00e9'), seq_len)
     facts = only_bad_records(text_facts, raw)
@@ -106,10 +106,28 @@ def test_text_record_past_the_size_limit_is_bad(monkeypatch):
 # ── jsonl ──
 
 @FUZZ
-@given(raw=st.binary(max_size=200))
+@given(raw=st.binary(max_size=4000))
 def test_jsonl_parser_takes_any_bytes(raw):
     only_bad_records(parse_jsonl, raw)
     only_bad_records(jsonl_facts, raw)
+
+
+# pieces of JSON that stress a parser when repeated: nesting, long numbers, strings, escapes
+json_pieces = st.sampled_from([b'[', b']', b'{', b'}', b'{"x":', b'"y":', b'"', b'\\', b'\\"',
+                               b'9' * 100, b'-', b'1e999', b'0.5', b',', b' ', b'\xff'])
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(head=st.lists(json_pieces, max_size=8).map(b''.join),
+       unit=st.lists(json_pieces, min_size=1, max_size=6).map(b''.join),
+       tail=st.lists(json_pieces, max_size=8).map(b''.join))
+def test_jsonl_parser_takes_any_record_of_a_mebibyte(head, unit, tail):
+    raw = head + unit * -(-(1 << 20) // len(unit)) + tail      # at least 1 MiB
+    assert len(raw) >= 1 << 20
+    only_bad_records(parse_jsonl, raw)
+    only_bad_records(jsonl_facts, raw)
+    only_bad_records(TextReader(text_schema('[]{}'), 64).sequences, raw)
 
 
 def check_parsed(result):
@@ -195,11 +213,22 @@ def test_jsonl_valid_records_round_trip(case):
     (b'{"x": [1], "y": [1.0, 1' + b'0' * 400 + b']}', 'too large for a float'),
     (b'{"x": [1], "y": -3}', 'must be >= 0'),
     (b'{"x": ' + b'[' * 50000 + b']' * 50000 + b', "y": 1}', 'nested too deeply'),
+    (b'[' * 100_000 + b']' * 100_000, 'nested too deeply'),
+    (b'[' * (1 << 20), 'nested too deeply'),
+    (b'{"x": [1], "y": 1, "id": ' + b'{"a": ' * 100_000 + b'0' + b'}' * 100_001,
+     'nested too deeply'),
+    (b'{"x": [1], "y": 1' + b'0' * 5000 + b'}', 'too large for a float'),
+    (b'{"x": [[' + b'9' * (1 << 20) + b']], "y": 1}', 'too large for a float'),
     (b'\xef\xbb\xbf{"x": [1], "y": 1}', 'malformed JSON'),
 ])
 def test_jsonl_numbers_and_nesting_past_what_numpy_holds_are_bad_records(line, reason):
     with pytest.raises(BadRecord, match=reason):
         parse_jsonl(line)
+
+
+def test_jsonl_brackets_inside_strings_are_not_nesting():
+    raw = json.dumps({'x': [1], 'y': 1, 'id': '[{' * 100_000}).encode()
+    assert parse_jsonl(raw)[:2] == ('tokens', 'last:class')
 
 
 def test_jsonl_limits_on_steps_and_vocabulary(monkeypatch):

@@ -13,6 +13,8 @@ import json
 
 import numpy as np
 
+from mr_rnn.data.records import example_order
+
 
 def encode_packet(scalars=None, arrays=None):
     arrays = arrays or {}
@@ -60,7 +62,7 @@ def add_packets(packets):
     for packet in packets:
         for name, value in packet['scalars'].items():
             if name == 'examples':
-                scalars[name] = sorted(scalars.get(name, []) + value)[:10]
+                scalars[name] = sorted(scalars.get(name, []) + value, key=example_order)[:10]
             elif name.startswith('max_'):
                 scalars[name] = max(scalars.get(name, value), value)
             else:

@@ -2,7 +2,7 @@
 stream that a map task pushes its records through."""
 import numpy as np
 
-from mr_rnn.data.records import BadRecord
+from mr_rnn.data.records import as_bad_record
 from mr_rnn.kernels.network import Batch
 
 MAX_EXAMPLES = 5
@@ -40,12 +40,13 @@ class BatchStream:
         self.stats = {'records': 0, 'bad': 0, 'sequences': 0, 'examples': []}
 
     def add_record(self, read, raw, where):
-        """``read(raw)`` returns sequences or raises BadRecord; ``where`` names the record."""
+        """``read(raw)`` returns sequences or raises; ``where`` names the record.
+        Whatever it raises, the record is a bad record (records.as_bad_record)."""
         self.stats['records'] += 1
         try:
             seqs = read(raw)
-        except BadRecord as e:
-            self.add_bad(where, e)
+        except Exception as e:
+            self.add_bad(where, as_bad_record(e))
             return []
         return self.add_sequences(seqs)
 

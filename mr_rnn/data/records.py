@@ -9,7 +9,9 @@ reason; the caller counts it and goes on.
 """
 import json
 import math
+import re
 from dataclasses import dataclass
+from json.decoder import scanstring
 
 import numpy as np
 
@@ -18,6 +20,29 @@ from mr_rnn.config import LIMITS
 
 class BadRecord(ValueError):
     """A record that is skipped and counted; the message says why."""
+
+
+def example_order(example):
+    """Sort key of a bad-record example 'FILE:LINE: reason': by file, then by line
+    as a number (file:11 before file:100), as a reader goes through the data."""
+    return [(0, int(part), '') if part.isdigit() else (1, 0, part)
+            for part in re.split(r'(\d+)', example)]
+
+
+def as_bad_record(error):
+    """Whatever reading one record raised, as the BadRecord it is counted as.
+
+    The jobs catch every exception of a reader (not only BadRecord): on a
+    cluster a task that raises is retried and then stops the whole run, and
+    one line of terabytes must never do that. The type stays in the reason, so
+    that a bug in a reader still shows, as bad records past --max-bad-fraction."""
+    if isinstance(error, BadRecord):
+        return error
+    if isinstance(error, RecursionError):
+        return BadRecord('nested too deeply')
+    if isinstance(error, MemoryError):
+        return BadRecord('too large to hold in memory')
+    return BadRecord(f'{type(error).__name__}: {str(error)[:200]}')
 
 
 @dataclass
@@ -98,14 +123,56 @@ def _ids(values, what):
     return values
 
 
-def parse_jsonl(raw):
-    """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord."""
+# A record is {"x": [[...], ...], ...}: three levels; an "id" may nest a little more.
+MAX_DEPTH = 32
+# float64 ends near 1.8e308: an integer of more digits is no number a model can use,
+# and Python refuses to convert one of more than 4300 digits (a ValueError)
+MAX_DIGITS = 310
+
+
+def _bounded_int(text):
+    if len(text) > MAX_DIGITS:
+        raise BadRecord(f'holds a number of {len(text)} digits, too large for a float')
+    return int(text)
+
+
+def _too_deep(text):
+    """Whether the JSON text nests past MAX_DEPTH, by counting brackets outside
+    strings: checked before parsing, so a hostile record costs one linear scan
+    and never a recursion."""
+    if text.count('[') + text.count('{') <= MAX_DEPTH:
+        return False
+    outside, at = [], 0
+    while True:                 # strings skipped with json's own (C) string scanner
+        quote = text.find('"', at)
+        outside.append(text[at:] if quote < 0 else text[at:quote])
+        if quote < 0:
+            break
+        at = scanstring(text, quote + 1)[1]
+    codes = np.frombuffer(''.join(outside).encode('utf-8'), np.uint8)
+    steps = (np.isin(codes, (91, 123)).astype(np.int8)      # [ {
+             - np.isin(codes, (93, 125)).astype(np.int8))    # ] }
+    steps = steps[steps != 0].astype(np.int32)
+    return steps.size > 0 and int(np.cumsum(steps).max()) > MAX_DEPTH
+
+
+def load_json(raw):
+    """One jsonl line as a Python value, or BadRecord: past the size limit, not
+    UTF-8, not JSON, nested past MAX_DEPTH, or an integer past MAX_DIGITS."""
+    text = decode_utf8(raw)
     try:
-        record = json.loads(decode_utf8(raw))
+        if _too_deep(text):
+            raise BadRecord(f'JSON nested too deeply (more than {MAX_DEPTH} levels)')
+        return json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as e:
         raise BadRecord(f'malformed JSON ({e.msg} at column {e.colno})') from None
-    except RecursionError:
+    except RecursionError:      # not reached past the check above; kept as the last guard
         raise BadRecord('JSON nested too deeply') from None
+
+
+def parse_jsonl(raw):
+    """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord."""
+    record = load_json(raw)
     if not isinstance(record, dict) or 'x' not in record or 'y' not in record:
         raise BadRecord('not a JSON object with "x" and "y"')
     x, y = record['x'], record['y']
@@ -147,10 +214,12 @@ def parse_jsonl(raw):
 def jsonl_facts(raw):
     x_kind, y_kind, x, y = parse_jsonl(raw)
     facts = {'records': 1, 'x_kind': {x_kind: 1}, 'y_kind': {y_kind: 1}}
+    # the largest ids of the two records that reach furthest (schema.top_id): one
+    # record alone never sizes the model
     if x_kind == 'tokens':
-        facts['max_token'] = int(x.max())
+        facts['top_token'] = [int(x.max())]
     if y.dtype == np.int64:
-        facts['max_class'] = int(y.max())
+        facts['top_class'] = [int(y.max())]
     return facts
 
 
@@ -202,9 +271,9 @@ def csv_facts(lines, where):
             cells = _split_csv(raw)
             if len(cells) != len(names):
                 raise BadRecord(f'{len(cells)} fields, the header has {len(names)}')
-        except BadRecord as e:
+        except Exception as e:          # any row: a bad record, never a failed task
             facts['bad'] += 1
-            facts['examples'] = (facts['examples'] + [f'{where(line_no)}: {e}'])[:10]
+            facts['examples'] = (facts['examples'] + [f'{where(line_no)}: {as_bad_record(e)}'])[:10]
             continue
         for m, cell in zip(moments, cells):
             v = _float_or_none(cell)
@@ -250,9 +319,9 @@ class CsvReader:
         for line_no, raw in enumerate(lines, start=2):
             try:
                 row = self._parse_row(raw, len(names), cols + tcols)
-            except BadRecord as e:
+            except Exception as e:      # any row: a bad record, never a failed task
                 run = []
-                yield where(line_no), e
+                yield where(line_no), as_bad_record(e)
                 continue
             run.append(((row[:len(cols)] - in_mean) / in_std,
                         (row[len(cols):] - out_mean) / out_std))

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mr_rnn.config import ConfigError
+from mr_rnn.data.records import example_order
 
 UNK = '<unk>'
 
@@ -59,8 +60,10 @@ def merge_facts(a, b):
             out[key] = value
         elif key.startswith('max_'):
             out[key] = max(out[key], value)
+        elif key.startswith('top_'):       # the two largest per-record values
+            out[key] = sorted(out[key] + value, reverse=True)[:2]
         elif key == 'examples':
-            out[key] = sorted(out[key] + value)[:10]
+            out[key] = sorted(out[key] + value, key=example_order)[:10]
         elif key == 'moments':      # {header: per-column moments}: Chan's merge per header
             merged = dict(out[key])
             for header, moments in value.items():
@@ -116,15 +119,23 @@ def _text_schema(facts, config):
     return DataSchema('text', 'lm', True, len(vocab), True, len(vocab), vocab=vocab)
 
 
+def top_id(top):
+    """The largest token or class id the model makes room for: the one at least
+    two records reach (``top``: the largest ids of the two records that reach
+    furthest). So one record cannot size the model: a stray id 131000 among ids
+    below 4 leaves 4 ids, and the record holding it is a bad record."""
+    return top[1] if len(top) > 1 else top[0]
+
+
 def _jsonl_schema(facts):
     x_kind = _majority(facts.get('x_kind', {}), 'input shape')
     y_kind = _majority(facts.get('y_kind', {}), 'target shape')
     token_input = x_kind == 'tokens'
-    input_size = facts['max_token'] + 1 if token_input else int(x_kind.split(':')[1])
+    input_size = top_id(facts['top_token']) + 1 if token_input else int(x_kind.split(':')[1])
     place, kind = y_kind.split(':')[:2]
     if kind == 'class':
         task = 'lm' if token_input and place == 'step' else 'classify'
-        output_size = facts['max_class'] + 1
+        output_size = top_id(facts['top_class']) + 1
         if token_input and task == 'lm':
             # a token language model predicts tokens: one vocabulary for both
             input_size = output_size = max(input_size, output_size)

@@ -7,7 +7,7 @@ and classes of jsonl records, the columns and statistics of csv series.
 """
 from mrjob.protocol import JSONProtocol
 
-from mr_rnn.data.records import LINE_FACTS, BadRecord, csv_facts
+from mr_rnn.data.records import LINE_FACTS, as_bad_record, csv_facts
 from mr_rnn.data.schema import merge_facts
 from mr_rnn.jobs.base import RecordJob
 
@@ -29,10 +29,10 @@ class MRDescribeData(RecordJob):
 
     def on_record(self, raw, where):
         try:
-            self.facts = merge_facts(self.facts, self.line_facts(raw))
-        except BadRecord as e:
-            self.facts = merge_facts(self.facts, {'records': 1, 'bad': 1,
-                                                  'examples': [f'{where}: {e}']})
+            facts = self.line_facts(raw)
+        except Exception as e:     # never a failed task: records.as_bad_record says why
+            facts = {'records': 1, 'bad': 1, 'examples': [f'{where}: {as_bad_record(e)}']}
+        self.facts = merge_facts(self.facts, facts)
 
     def on_file(self, lines, where):
         self.facts = merge_facts(self.facts, csv_facts(lines, where))

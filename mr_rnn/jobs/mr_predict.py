@@ -21,7 +21,7 @@ from mrjob.protocol import JSONValueProtocol
 
 from mr_rnn.data.batching import make_batch
 from mr_rnn.data.records import (BadRecord, CsvReader, JsonlReader, Sequence, TextReader,
-                                 decode_utf8)
+                                 as_bad_record, decode_utf8, load_json)
 from mr_rnn.generate import predictions
 from mr_rnn.jobs.base import ModelRecordJob
 
@@ -53,11 +53,12 @@ class MRPredict(ModelRecordJob):
     def on_record(self, raw, where):
         """(None, raw line) -> (None, {"id", prediction | "error"}) per record, a batch at a time"""
         self.records += 1
-        record_id, raw = self.identify(raw, where)
+        record_id = where
         try:
+            record_id, raw = self.identify(raw, where)
             seq = self.read(raw)
-        except BadRecord as e:
-            return [self.bad(record_id, e)]
+        except Exception as e:     # never a failed task: records.as_bad_record says why
+            return [self.bad(record_id, as_bad_record(e))]
         return self.add(record_id, seq)
 
     def on_file(self, lines, where):
@@ -94,8 +95,8 @@ class MRPredict(ModelRecordJob):
         if self.model.schema.format != 'jsonl':
             return where, raw
         try:
-            record = json.loads(raw)
-        except ValueError:
+            record = load_json(raw)
+        except BadRecord:
             return where, raw      # the reader names what is wrong
         if not isinstance(record, dict):
             return where, raw
