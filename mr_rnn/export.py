@@ -176,13 +176,22 @@ def read_state_dict(path):
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
         raise ExportError(f'state dict {path} does not exist: check the path') from None
-    except (OSError, ValueError) as e:
+    except Exception as e:
+        # a damaged zip raises a zoo of types (BadZipFile, EOFError, ...), as in
+        # codec.checkpoint.load_checkpoint
         raise ExportError(f'state dict {path} is not a numpy .npz file without pickles ({e}); '
                           'write it with numpy.savez') from None
     facts = None
     if os.path.exists(sidecar_path(path)):
-        with open(sidecar_path(path)) as f:
-            facts = json.load(f)
+        try:
+            with open(sidecar_path(path)) as f:
+                facts = json.load(f)
+        except ValueError as e:
+            raise ExportError(f'{sidecar_path(path)} is not valid JSON ({e}); rewrite it with '
+                              'mr-rnn export, or remove it') from None
+        if not isinstance(facts, dict):
+            raise ExportError(f'{sidecar_path(path)} is not a JSON object; rewrite it with '
+                              'mr-rnn export, or remove it')
     return arrays, facts
 
 
@@ -205,6 +214,11 @@ def init_from_state_dict(model, path):
             f'state dict {path} does not fit this model (missing {missing}, unexpected {extra}, '
             f'other shapes {[(n, got[n], expected[n]) for n in wrong]}): use the same --cell, '
             '--hidden and --layers, and names rnn.* and head.*')
+    for name in sorted(expected):
+        if arrays[name].dtype.kind != 'f':
+            raise ExportError(f'state dict {path}: {name} is {arrays[name].dtype}, not floats')
+        if not np.isfinite(arrays[name]).all():
+            raise ExportError(f'state dict {path}: {name} holds NaN or infinite values')
     if facts and model.schema.vocab is not None:
         vocab = facts.get('schema', {}).get('vocab')
         if vocab is not None and tuple(vocab) != tuple(model.schema.vocab):

@@ -4,8 +4,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mr_rnn.codec.checkpoint import (CheckpointError, join_arrays, load_checkpoint,
-                                     save_checkpoint, split_arrays)
+from mr_rnn.codec.checkpoint import (OPTIM_PREFIX, CheckpointError, join_arrays,
+                                     load_checkpoint, save_checkpoint, split_arrays)
 from mr_rnn.config import ConfigError, TrainConfig
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.kernels import optim
@@ -52,16 +52,15 @@ class Model:
             schema = DataSchema.from_dict(meta['schema'])
         except (KeyError, TypeError, ConfigError) as e:
             raise CheckpointError(f'checkpoint {path} has an unusable configuration ({e})') from None
+        problem = unwritten(config, schema, arrays, meta)
+        if problem:
+            raise CheckpointError(f'checkpoint {path} is not one mr_rnn writes: {problem}; '
+                                  'use another checkpoint')
         params, state = split_arrays(arrays)
-        expected = param_shapes(network_spec(config, schema))
-        got = {n: tuple(a.shape) for n, a in params.items()}
-        if got != expected:
-            raise CheckpointError(f'checkpoint {path}: parameters {got} do not match the '
-                                  f'configuration, which needs {expected}')
         for name in params:
             state.setdefault(name, {})
-        return cls(config, schema, params, state, int(meta['iteration']),
-                   int(meta.get('optim_step', meta['iteration'])), float(meta.get('lr_scale', 1.0)))
+        return cls(config, schema, params, state, meta['iteration'],
+                   meta.get('optim_step', meta['iteration']), float(meta.get('lr_scale', 1.0)))
 
     def save(self, path):
         meta = {'iteration': self.iteration, 'seed': self.config.seed,
@@ -73,8 +72,58 @@ class Model:
             meta['normalisation'] = self.schema.norm
         return save_checkpoint(path, join_arrays(self.params, self.optim_state), meta)
 
+    def finite(self):
+        """Whether every weight and optimizer-state value is a finite number: the
+        loader refuses a checkpoint that is not."""
+        return all(np.isfinite(a).all() for a in join_arrays(self.params, self.optim_state).values())
+
     def with_config(self, config):
         return replace(self, config=config)
+
+
+def state_names(config):
+    """The optimizer state a checkpoint of this configuration holds for every
+    parameter, as arrays optim.<state>.<param>: declared once per optimizer, in
+    kernels.optim.STATE_NAMES."""
+    return optim.STATE_NAMES[config.optimizer.name]
+
+
+def unwritten(config, schema, arrays, meta):
+    """Why these arrays and metadata are not what ``Model.save`` writes for this
+    configuration, or None. The checksum catches damage; this catches files
+    written by other code: unknown or malformed array names, another dtype
+    (parameters in the configured dtype, optimizer state in float64), another
+    shape, NaN or infinite values, missing arrays."""
+    expected = param_shapes(network_spec(config, schema))
+    dtype, states = np.dtype(config.model.dtype), state_names(config)
+    for name in sorted(arrays):
+        array = arrays[name]
+        if name.startswith(OPTIM_PREFIX):
+            kind, _, param = name[len(OPTIM_PREFIX):].partition('.')
+            if kind not in states or param not in expected:
+                return (f'unknown array {name!r} (the {config.optimizer.name} optimizer keeps '
+                        f'{", ".join(states) or "no state"} per parameter)')
+            want_shape, want_dtype = expected[param], np.dtype(np.float64)
+        elif name in expected:
+            want_shape, want_dtype = expected[name], dtype
+        else:
+            return f'unknown array {name!r}'
+        if array.dtype != want_dtype:
+            return f'array {name} is {array.dtype}, not {want_dtype}'
+        if array.shape != want_shape:
+            return f'array {name} has shape {array.shape}, the configuration needs {want_shape}'
+        if not np.isfinite(array).all():
+            return f'array {name} holds NaN or infinite values'
+    wanted = set(expected) | {f'{OPTIM_PREFIX}{k}.{p}' for p in expected for k in states}
+    missing = sorted(wanted - set(arrays))
+    if missing:
+        return f'array {missing[0]} is missing' + (f' ({len(missing)} in all)' if missing[1:] else '')
+    step, scale = meta.get('optim_step', 0), meta.get('lr_scale', 1.0)
+    if type(step) is not int or step < 0:
+        return f'invalid optim_step {step!r}'
+    if type(scale) not in (int, float) or not 0 < scale < float('inf'):
+        return f'invalid lr_scale {scale!r}'
+    return None
 
 
 def network_spec(config, schema):

@@ -126,3 +126,115 @@ def test_resume_skips_a_corrupt_newest_checkpoint_and_says_so(tmp_path, capsys):
     assert 'skipping checkpoint' in out.err and 'iter-000003.npz' in out.err
     assert 'resuming' in out.out and 'from iteration 2' in out.out
     assert Model.load(str(run / 'final.npz')).iteration == 4
+
+
+# ── only what the writer writes ──
+
+def _adam_checkpoint(tmp_path):
+    """A real float32 adam checkpoint of a small classifier, and its data."""
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(20, seed=2))
+    run = tmp_path / 'run'
+    assert train(run, [data], '--hidden', '3', '--max-iter', '1', '--optimizer', 'adam',
+                 '--quiet') == 0
+    return run, data
+
+
+def _rewrite(path, change_arrays=None, change_meta=None):
+    """Save the checkpoint again, changed, with a valid checksum: what other code could write."""
+    arrays, meta = load_checkpoint(str(path))
+    meta = {k: v for k, v in meta.items() if k not in ('checksum', 'format')}
+    if change_arrays:
+        change_arrays(arrays)
+    if change_meta:
+        change_meta(meta)
+    save_checkpoint(str(path), arrays, meta)
+
+
+def _set(name, value):
+    return lambda arrays: arrays.__setitem__(name, value(arrays))
+
+
+STRANGERS = {
+    'NaN weight': (_set('head.bias', lambda a: np.full_like(a['head.bias'], np.nan)), None,
+                   'array head.bias holds NaN or infinite values'),
+    'infinite state': (_set('optim.exp_avg.head.bias',
+                            lambda a: np.full_like(a['optim.exp_avg.head.bias'], np.inf)), None,
+                       'array optim.exp_avg.head.bias holds NaN or infinite values'),
+    'stray optim.x': (_set('optim.x', lambda a: np.zeros(2)), None, "unknown array 'optim.x'"),
+    'state of no parameter': (_set('optim.exp_avg.rnn.nope', lambda a: np.zeros(2)), None,
+                              "unknown array 'optim.exp_avg.rnn.nope'"),
+    'state the optimizer lacks': (_set('optim.momentum_buffer.head.bias',
+                                       lambda a: np.zeros_like(a['optim.exp_avg.head.bias'])),
+                                  None, "unknown array 'optim.momentum_buffer.head.bias'"),
+    'unknown array': (_set('extra', lambda a: np.zeros(2)), None, "unknown array 'extra'"),
+    'float16 weight': (_set('head.weight', lambda a: a['head.weight'].astype(np.float16)), None,
+                       'array head.weight is float16, not float32'),
+    'int weight': (_set('head.weight', lambda a: a['head.weight'].astype(np.int64)), None,
+                   'array head.weight is int64, not float32'),
+    'float32 state': (_set('optim.exp_avg_sq.head.weight',
+                           lambda a: a['optim.exp_avg_sq.head.weight'].astype(np.float32)), None,
+                      'array optim.exp_avg_sq.head.weight is float32, not float64'),
+    'state shape': (_set('optim.exp_avg.head.weight', lambda a: np.zeros((2, 2))), None,
+                    'array optim.exp_avg.head.weight has shape (2, 2)'),
+    'missing state': (lambda a: a.pop('optim.exp_avg.head.bias'), None,
+                      'array optim.exp_avg.head.bias is missing'),
+    'optim_step text': (None, lambda m: m.__setitem__('optim_step', '3'), "invalid optim_step '3'"),
+    'lr_scale NaN': (None, lambda m: m.__setitem__('lr_scale', float('nan')), 'invalid lr_scale'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(STRANGERS))
+def test_a_checkpoint_the_writer_would_not_write_is_refused_in_one_line(tmp_path, capsys, case):
+    change_arrays, change_meta, reason = STRANGERS[case]
+    run, data = _adam_checkpoint(tmp_path)
+    path = run / 'final.npz'
+    Model.load(str(path))
+    _rewrite(path, change_arrays, change_meta)
+    with pytest.raises(CheckpointError) as refused:
+        Model.load(str(path))
+    message = str(refused.value)
+    assert str(path) in message and reason in message and '\n' not in message
+    capsys.readouterr()
+    from mr_rnn.cli import main
+    assert main(['evaluate', str(path), data]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and reason in err
+
+
+def test_resume_falls_back_from_a_stranger_checkpoint_and_says_so(tmp_path, capsys):
+    run, _ = _adam_checkpoint(tmp_path)
+    newest = run / 'checkpoints' / 'iter-000001.npz'
+    _rewrite(newest, _set('optim.x', lambda a: np.zeros(2)))
+    capsys.readouterr()
+    assert train(run, [], '--resume', '--max-iter', '2') == 0
+    out = capsys.readouterr()
+    assert f"skipping checkpoint {newest} is not one mr_rnn writes: unknown array 'optim.x'" \
+        in out.err
+    assert f'falling back to {run / "checkpoints" / "iter-000000.npz"}' in out.err
+    assert 'from iteration 0' in out.out
+    assert Model.load(str(run / 'final.npz')).iteration == 2
+
+
+def test_init_from_a_truncated_state_dict_is_one_line(tmp_path, capsys):
+    from mr_rnn.cli import main
+    run, data = _adam_checkpoint(tmp_path)
+    state = tmp_path / 'state.npz'
+    assert main(['export', str(run / 'final.npz'), str(state)]) == 0
+    state.write_bytes(state.read_bytes()[:200])
+    capsys.readouterr()
+    assert main(['train', data, '--out', str(tmp_path / 'again'), '--hidden', '3',
+                 '--init-from', str(state)]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'state.npz is not a numpy .npz file' in err
+
+
+def test_an_update_that_overflows_is_a_divergence_not_a_failed_job(tmp_path, capsys):
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(20, seed=2))
+    run = tmp_path / 'run'
+    # float32 weights cannot hold a step of 1e300: the update is infinite
+    assert train(run, [data], '--hidden', '3', '--optimizer', 'sgd', '--lr', '1e300',
+                 '--max-iter', '3') == 2
+    err = capsys.readouterr().err
+    assert 'diverged to nan at iteration 1' in err and 'failed' not in err
+    assert os.path.exists(run / 'checkpoints' / 'iter-000001.npz.diverged')
+    assert not os.path.exists(run / 'final.npz')

@@ -63,11 +63,17 @@ class RunDir:
         for stale in glob.glob(os.path.join(self.checkpoints, '.iter-*.tmp')):
             os.unlink(stale)     # a write cut short by a crash; never under a final name
         paths = sorted(glob.glob(os.path.join(self.checkpoints, 'iter-*.npz')), reverse=True)
+        skipped = False
         for path in paths:
             try:
-                return Model.load(path)
+                model = Model.load(path)
             except CheckpointError as e:
                 warn(f'skipping {e}')
+                skipped = True
+                continue
+            if skipped:
+                warn(f'falling back to {path}, the newest checkpoint that loads')
+            return model
         raise RunDirError(f'{self.path} has no valid checkpoint to resume from: '
                           'start a new run without --resume')
 

@@ -169,6 +169,11 @@ class Trainer:
                 return model, history
             model = self.updated(model, blocks, steps)
             self.run.save(model)
+            if not model.finite():
+                # the update overflowed: no job can load these weights to measure their
+                # loss, and they have diverged as surely as a NaN loss says
+                model, history = self.recover(model, math.nan, history)
+                continue
             plot_losses(self.run)
 
     @staticmethod

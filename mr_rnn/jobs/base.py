@@ -6,6 +6,7 @@ because a window needs consecutive rows.
 """
 import os
 
+import numpy as np
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol
@@ -26,13 +27,22 @@ class RecordJob(MRJob):
         self.add_passthru_arg('--format', choices=FORMATS, required=True,
                               help='input format of the records')
 
+    # Overflow in a task (a record of huge values, weights that diverged) shows as a
+    # non-finite loss, which the driver handles; numpy's RuntimeWarning would instead
+    # be written as text to the inline runner's byte stream, and fail the task.
     def map_pairs(self, pairs, step_num=0):
         _fail_once_for_tests(self, 'mapper')
-        return super().map_pairs(pairs, step_num)
+        with np.errstate(all='ignore'):
+            yield from super().map_pairs(pairs, step_num)
+
+    def combine_pairs(self, pairs, step_num=0):
+        with np.errstate(all='ignore'):
+            yield from super().combine_pairs(pairs, step_num)
 
     def reduce_pairs(self, pairs, step_num=0):
         _fail_once_for_tests(self, 'reducer')
-        return super().reduce_pairs(pairs, step_num)
+        with np.errstate(all='ignore'):
+            yield from super().reduce_pairs(pairs, step_num)
 
     def record_step(self, mapper_init, mapper_final, **rest):
         """An MRStep whose map phase calls ``self.on_record(raw, where)`` per record."""
