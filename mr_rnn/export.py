@@ -29,6 +29,7 @@ import os
 
 import numpy as np
 
+from mr_rnn.codec.checkpoint import write_atomic
 from mr_rnn.kernels import optim
 from mr_rnn.kernels.network import param_shapes
 
@@ -148,7 +149,7 @@ def export_onnx(model, path):
         raise ExportError('--format onnx needs the onnx package: pip install "mr_rnn[onnx]"') from None
     proto = onnx_model(model)
     onnx.checker.check_model(proto)
-    _write_atomic(path, proto.SerializeToString())
+    write_atomic(path, proto.SerializeToString())
 
 
 # ── PyTorch state dict ──
@@ -162,11 +163,11 @@ def export_torch(model, path):
     import io
     buffer = io.BytesIO()
     np.savez(buffer, **{name: np.asarray(a) for name, a in model.params.items()})
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     facts = dict(model_facts(model), format=TORCH_FORMAT,
                  torch=f'rnn = torch.nn.{TORCH_MODULE[model.spec.cell]}(input_size, hidden, '
                        'layers, batch_first=True); head = torch.nn.Linear(hidden, output_size)')
-    _write_atomic(sidecar_path(path), (json.dumps(facts, indent=2) + '\n').encode('utf-8'))
+    write_atomic(sidecar_path(path), (json.dumps(facts, indent=2) + '\n').encode('utf-8'))
 
 
 def read_state_dict(path):
@@ -228,18 +229,4 @@ def init_from_state_dict(model, path):
     state = {n: optim.init_state(model.config.optimizer, a) for n, a in params.items()}
     return type(model)(model.config, model.schema, params, state, model.iteration)
 
-
-def _write_atomic(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 

@@ -20,7 +20,7 @@ import json
 import math
 import os
 
-from mr_rnn.codec.checkpoint import CheckpointError
+from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.progress import format_duration
 
@@ -45,10 +45,7 @@ def write_report(run_dir, output=None, samples=3):
     model = _latest_model(run)
     page = render(run_dir, description, rows, model, _samples(model, samples))
     output = output or os.path.join(run_dir, 'report.html')
-    tmp = output + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(page)
-    os.replace(tmp, output)
+    write_atomic(output, page.encode('utf-8'))
     return output
 
 

@@ -6,8 +6,9 @@ file under a final name is always whole, and ``--resume`` continues from the
 newest one to the very weights an uninterrupted run ends with.
 
 Two switches, read only where a test needs them:
-MR_RNN_TEST_SLOW_CHECKPOINT=SECONDS holds each checkpoint write open (after the
-bytes are written, before the rename) so that kills land inside writes, and
+MR_RNN_TEST_HOLD_CHECKPOINT=FIFO holds each checkpoint write open (after the
+bytes are written, before the rename) until the test has opened and closed the
+fifo's other end (Gate), so that a kill lands inside a write for certain, and
 MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER fails the first mapper or reducer task.
 """
 import glob
@@ -16,6 +17,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -45,22 +47,66 @@ def temporaries(run):
     return set(glob.glob(os.path.join(run, 'checkpoints', '.iter-*.tmp')))
 
 
-def kill_at(proc, moment, run):
+class Gate:
+    """The test's end of MR_RNN_TEST_HOLD_CHECKPOINT: lets every checkpoint write
+    through at once, except the first after ``hold()``, which stays open, its
+    temporary file written, until ``release()``."""
+
+    def __init__(self, path):
+        os.mkfifo(path)
+        self.path, self.stopped = str(path), False
+        self.wanted, self.holding, self.released = (threading.Event() for _ in range(3))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped:
+            with open(self.path, 'wb'):      # returns once a write has reached the gate
+                if self.wanted.is_set() and not self.stopped:
+                    self.wanted.clear()
+                    self.holding.set()
+                    self.released.wait()
+                    self.released.clear()
+
+    def hold(self):
+        self.holding.clear()
+        self.wanted.set()
+
+    def release(self):
+        self.wanted.clear()
+        if self.holding.is_set():
+            self.holding.clear()
+            self.released.set()
+
+    def stop(self):
+        self.stopped = True
+        self.release()
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)   # frees a waiting open()
+        self.thread.join(10)
+        os.close(fd)
+
+
+def kill_at(proc, moment, gate):
     """SIGKILL ``proc`` at ``moment``: ('time', seconds after it started) or ('write', _),
-    as soon as it has begun writing a checkpoint. False if it ended first."""
+    while it is inside a checkpoint write (held open by ``gate``). False if it ended first."""
     kind, seconds = moment
-    before, started = temporaries(run), time.monotonic()
+    started = time.monotonic()
+    if kind == 'write':
+        gate.hold()
     while proc.poll() is None:
         if kind == 'time' and time.monotonic() - started >= seconds:
             break
-        if kind == 'write' and temporaries(run) - before:
+        if kind == 'write' and gate.holding.wait(0.01):
             break
         assert time.monotonic() - started < 120, 'the driver hangs'
-        time.sleep(0.002)
+        if kind == 'time':
+            time.sleep(0.002)
     else:
+        gate.release()
         return False
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    gate.release()
     return True
 
 
@@ -73,7 +119,7 @@ def assert_nothing_corrupt(run):
 def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path):
     rng = random.Random(20240607)
     data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(80, seed=5))
-    env = dict(os.environ, PYTHONPATH=ROOT, MR_RNN_TEST_SLOW_CHECKPOINT='0.15')
+    env = dict(os.environ, PYTHONPATH=ROOT)
     straight = tmp_path / 'straight'
     started = time.monotonic()
     subprocess.run(train_command(straight, data), env=env, check=True, capture_output=True)
@@ -86,6 +132,23 @@ def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path
     # from the imports at start-up, through the describe job, to the last evaluation
     moments = [('write', None) if i % 4 == 1 else ('time', rng.uniform(0.03, 0.6) * duration)
                for i in range(KILLS)]
+    gate = Gate(tmp_path / 'gate')
+    env['MR_RNN_TEST_HOLD_CHECKPOINT'] = gate.path
+    try:
+        kills, runs = kill_repeatedly(tmp_path, data, env, moments, gate, expected,
+                                      expected_best, expected_losses)
+    finally:
+        gate.stop()
+    print(f'{KILLS} kills in {runs} runs (kind, resumed from, inside a write):', kills)
+    assert len(kills) == KILLS
+    # every kill that waited for a write came inside one: a temporary file was left
+    assert [in_write for kind, _, in_write in kills if kind == 'write'] == [True] * (KILLS // 4)
+    assert len({newest for _, newest, _ in kills}) >= 3, kills   # at many points of a run
+
+
+def kill_repeatedly(tmp_path, data, env, moments, gate, expected, expected_best,
+                    expected_losses):
+    """Kill runs at ``moments`` and resume them to the end; (kills, runs)."""
     kills, runs = [], 0
     while len(kills) < KILLS:
         run = str(tmp_path / f'killed-{runs}')
@@ -97,7 +160,7 @@ def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path
                 proc = subprocess.Popen(train_command(run, None if resume else data),
                                         env=env, stdout=log, stderr=subprocess.STDOUT)
                 moment = moments.pop(0) if moments else ('time', 1e9)   # the last: to the end
-                killed = kill_at(proc, moment, run)
+                killed = kill_at(proc, moment, gate)
             log = log_path.read_text()
             assert 'skipping' not in log and 'Traceback' not in log, log
             if resume and 'resuming' in log:    # from the newest checkpoint, always
@@ -117,11 +180,7 @@ def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path
                                        expected_best) == 0
         assert [r['iteration'] for r in metrics(run)] == list(range(7))
         assert [r['train_loss'] for r in metrics(run)] == expected_losses
-
-    print(f'{KILLS} kills in {runs} runs (kind, resumed from, inside a write):', kills)
-    assert len(kills) == KILLS
-    assert sum(1 for _, _, in_write in kills if in_write) >= KILLS // 4, kills
-    assert len({newest for _, newest, _ in kills}) >= 3, kills   # at many points of a run
+    return kills, runs
 
 
 # ── a task that fails once ──
@@ -195,18 +254,25 @@ def test_negative_job_retries_is_one_line(tmp_path, capsys):
 def test_checkpoint_writes_leave_no_file_under_a_final_name_until_complete(tmp_path,
                                                                           monkeypatch):
     """While a write is held open, only the temporary file exists."""
-    import threading
     from mr_rnn.codec.checkpoint import save_checkpoint
-    monkeypatch.setenv('MR_RNN_TEST_SLOW_CHECKPOINT', '0.5')
+    gate = tmp_path / 'gate'
+    os.mkfifo(gate)
+    monkeypatch.setenv('MR_RNN_TEST_HOLD_CHECKPOINT', str(gate))
     path = tmp_path / 'iter-000001.npz'
     writer = threading.Thread(target=save_checkpoint,
                               args=(str(path), {'w': np.arange(4.0)}, {'iteration': 1}))
     writer.start()
-    deadline = time.monotonic() + 10
-    while not glob.glob(str(tmp_path / '.iter-000001.npz.*.tmp')):
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    deadline = time.monotonic() + 60
+    while True:     # opens once the write is held, its bytes written (ENXIO until then)
+        try:
+            held = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert writer.is_alive() and time.monotonic() < deadline
+            time.sleep(0.01)
+    assert len(glob.glob(str(tmp_path / '.iter-000001.npz.*.tmp'))) == 1
     assert not path.exists()
+    os.close(held)
     writer.join()
     assert path.exists() and not glob.glob(str(tmp_path / '.*.tmp'))
 
@@ -222,3 +288,58 @@ def test_any_exception_while_a_job_runs_becomes_one_line(in_process, said):
             raise OSError('disk\nfull')
     assert str(failed.value) == f'MRGradientStep failed: {said} (mr-rnn --debug shows the traceback)'
     assert isinstance(failed.value.__cause__, OSError)
+
+
+# ── nothing left behind, nothing half written ──
+
+def test_the_package_zip_folder_is_removed_when_the_driver_exits(tmp_path):
+    code = ('from mr_rnn.driver.runner import package_zip; import os; z = package_zip(); '
+            'assert os.path.exists(z); print(z)')
+    env = dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(tmp_path))
+    out = subprocess.run([sys.executable, '-c', code], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out.startswith(str(tmp_path))
+    assert not os.path.exists(os.path.dirname(out))
+    assert os.listdir(tmp_path) == []
+
+
+def synced_paths(monkeypatch):
+    """Record what os.fsync is called on, by path."""
+    import mr_rnn.codec.checkpoint as checkpoint
+    synced, fsync = [], os.fsync
+
+    def recording(fd):
+        synced.append(os.readlink(f'/proc/self/fd/{fd}'))
+        fsync(fd)
+    monkeypatch.setattr(checkpoint.os, 'fsync', recording)
+    return synced
+
+
+@pytest.mark.parametrize('write', ['publish', 'config', 'export'])
+def test_run_files_are_written_through_a_unique_temporary_file_fsynced_with_their_folder(
+        tmp_path, monkeypatch, write):
+    from mr_rnn.driver.run_dir import RunDir
+    from mr_rnn.export import export_torch
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(10))
+    assert train(tmp_path / 'run', [data], '--hidden', '3', '--max-iter', '1', '--quiet') == 0
+    run = RunDir(str(tmp_path / 'run'))
+    synced = synced_paths(monkeypatch)
+    if write == 'publish':
+        run.publish('best.npz', 0)
+        target = os.path.join(run.path, 'best.npz')
+    elif write == 'config':
+        run = RunDir(str(tmp_path / 'other'))
+        run.create({'inputs': [], 'val': []})
+        target = run.config_path
+    else:
+        target = str(tmp_path / 'exported.npz')
+        export_torch(Model.load(os.path.join(str(tmp_path / 'run'), 'final.npz')), target)
+    folder, name = os.path.split(target)
+    temporaries = [p for p in synced if os.path.basename(p).startswith(f'.{name}.')]
+    assert len(temporaries) == 1
+    # the name is the process's and random: two writers never share one
+    assert temporaries[0].endswith('.tmp') and f'.{os.getpid()}.' in temporaries[0]
+    assert folder in synced[synced.index(temporaries[0]) + 1:]
+    assert not glob.glob(os.path.join(folder, '.*.tmp'))
+    if write == 'publish':
+        assert Model.load(target).iteration == 0

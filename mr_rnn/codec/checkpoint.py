@@ -9,7 +9,7 @@ name, dtype, shape and bytes, so any flipped byte is caught on load.
 import hashlib
 import json
 import os
-import time
+import uuid
 
 import numpy as np
 
@@ -33,23 +33,23 @@ def _checksum(arrays, meta):
     return digest.hexdigest()
 
 
-def save_checkpoint(path, arrays, meta):
-    """Write atomically: a temporary file in the same folder, fsync, rename."""
-    if META_KEY in arrays:
-        raise ValueError(f'{META_KEY} is reserved')
-    meta = dict(meta, format=FORMAT)
-    meta['checksum'] = _checksum(arrays, meta)
-    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode('utf-8'), np.uint8)
+def write_atomic(path, data):
+    """Write ``data`` (bytes, or a function that writes to the open binary file)
+    so that ``path`` holds the old content or all of the new, whatever happens:
+    a temporary file of a unique name in the same folder, fsync, rename over
+    ``path``, fsync the folder (so the rename itself survives a crash). The one
+    way mr_rnn writes a file that must never be seen half written."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
+    # unique: two writers of one path never share a temporary file
+    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
     try:
-        with open(tmp, 'wb') as f:
-            np.savez(f, **arrays, **{META_KEY: blob})
+        with open(tmp, 'xb') as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
-            # fault injection, read by the tests only: hold the write open this long,
-            # so that a test can kill the driver while a checkpoint is being written
-            time.sleep(float(os.environ.get('MR_RNN_TEST_SLOW_CHECKPOINT', 0)))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
@@ -60,6 +60,31 @@ def save_checkpoint(path, arrays, meta):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _hold_for_tests():
+    """Fault injection, read by the tests only: MR_RNN_TEST_HOLD_CHECKPOINT=FIFO holds
+    each checkpoint write open (its bytes written, before the rename) until the test
+    has opened and closed the other end of the fifo, so that a test can kill the
+    driver inside a write, knowing it is inside one."""
+    gate = os.environ.get('MR_RNN_TEST_HOLD_CHECKPOINT')
+    if gate:
+        with open(gate, 'rb') as f:
+            f.read()
+
+
+def save_checkpoint(path, arrays, meta):
+    """Write atomically (write_atomic)."""
+    if META_KEY in arrays:
+        raise ValueError(f'{META_KEY} is reserved')
+    meta = dict(meta, format=FORMAT)
+    meta['checksum'] = _checksum(arrays, meta)
+    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode('utf-8'), np.uint8)
+
+    def write(f):
+        np.savez(f, **arrays, **{META_KEY: blob})
+        _hold_for_tests()
+    write_atomic(path, write)
     return meta
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 
-from mr_rnn.codec.checkpoint import CheckpointError
+from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
 from mr_rnn.model import Model
 
 
@@ -36,8 +36,8 @@ class RunDir:
             raise RunDirError(f'{self.path} already holds a run: add --resume to continue it, '
                               'or choose another --out')
         os.makedirs(self.checkpoints, exist_ok=True)
-        _write_atomic(self.config_path, json.dumps(description, indent=2) + '\n')
-        _write_atomic(self.metrics_path, '')
+        write_atomic(self.config_path, (json.dumps(description, indent=2) + '\n').encode('utf-8'))
+        write_atomic(self.metrics_path, b'')
 
     def description(self):
         try:
@@ -60,7 +60,8 @@ class RunDir:
 
     def newest_valid_model(self, warn):
         """The newest checkpoint that loads; corrupt ones are named and skipped."""
-        for stale in glob.glob(os.path.join(self.checkpoints, '.iter-*.tmp')):
+        for stale in (glob.glob(os.path.join(self.checkpoints, '.iter-*.tmp')) +
+                      glob.glob(os.path.join(self.path, '.*.tmp'))):
             os.unlink(stale)     # a write cut short by a crash; never under a final name
         paths = sorted(glob.glob(os.path.join(self.checkpoints, 'iter-*.npz')), reverse=True)
         skipped = False
@@ -94,7 +95,8 @@ class RunDir:
 
     def keep_metrics_before(self, iteration):
         rows = [r for r in self.metrics() if r['iteration'] < iteration]
-        _write_atomic(self.metrics_path, ''.join(json.dumps(r) + '\n' for r in rows))
+        write_atomic(self.metrics_path,
+                     ''.join(json.dumps(r) + '\n' for r in rows).encode('utf-8'))
         return rows
 
     def append_metrics(self, row):
@@ -105,16 +107,6 @@ class RunDir:
 
     def publish(self, name, iteration):
         """Copy iter-k to final.npz / best.npz atomically."""
-        target = os.path.join(self.path, name)
-        tmp = target + '.tmp'
-        shutil.copyfile(self.checkpoint_path(iteration), tmp)
-        os.replace(tmp, target)
-
-
-def _write_atomic(path, text):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        with open(self.checkpoint_path(iteration), 'rb') as source:
+            write_atomic(os.path.join(self.path, name),
+                         lambda f: shutil.copyfileobj(source, f))

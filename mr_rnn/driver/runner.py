@@ -2,11 +2,13 @@
 
 A runner runs a job once (mrjob's rule), so every iteration makes a new one.
 """
+import atexit
 import collections
 import contextlib
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -261,6 +263,7 @@ def package_zip():
     if _ZIP is None or not os.path.exists(_ZIP):
         root = os.path.dirname(os.path.abspath(mr_rnn.__file__))
         folder = tempfile.mkdtemp(prefix='mr_rnn-')
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)   # never left behind
         _ZIP = os.path.join(folder, 'mr_rnn.zip')
         with zipfile.ZipFile(_ZIP, 'w', zipfile.ZIP_DEFLATED) as z:
             for dirpath, dirnames, filenames in os.walk(root):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mr_rnn.codec.checkpoint import write_atomic
 from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.run_dir import RunDir
@@ -292,8 +293,6 @@ def plot_losses(run):
     ax.set_ylabel('loss')
     ax.legend()
     fig.tight_layout()
-    tmp = os.path.join(run.path, 'loss.tmp.png')
-    fig.savefig(tmp)
+    write_atomic(os.path.join(run.path, 'loss.png'), lambda f: fig.savefig(f, format='png'))
     plt.close(fig)
-    os.replace(tmp, os.path.join(run.path, 'loss.png'))
     return True
