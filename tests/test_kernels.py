@@ -200,9 +200,13 @@ def test_loss_count_follows_documented_rule():
         ("last_step", "mse", len(lengths) * O),
     ]:
         spec = make_spec("rnn", head, loss, 1, False)
-        res = network.loss_and_grads(random_params(spec, 1), spec, make_batch(spec, 2, lengths))
+        params, batch = random_params(spec, 1), make_batch(spec, 2, lengths)
+        res = network.loss_and_grads(params, spec, batch)
         assert int(res.count) == expected, (head, loss)
-        assert isinstance(float(res.loss_sum), float)
+        # the sum is over exactly those targets: the reference's sum, from the definitions
+        ref_sum, ref_count = ref.loss(params, spec, batch)
+        assert ref_count == expected
+        np.testing.assert_allclose(float(res.loss_sum), ref_sum, rtol=1e-10)
 
 
 def test_last_step_head_uses_last_real_step_not_final_index():
