@@ -13,8 +13,10 @@ $(BIN)/.demo-deps: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[plot]'
 	touch $@
 
+# every extra a test needs, torch (bench) included: in CI no test may skip
+# (tests/conftest.py in_ci). torch is large; pip's cache keeps it after the first time.
 $(BIN)/.test-deps: $(BIN)/.demo-deps
-	$(BIN)/pip install -q -e '.[test,plot,spark,onnx]'
+	$(BIN)/pip install -q -e '.[test,plot,spark,onnx,bench]'
 	touch $@
 
 # A character LSTM on Jane Austen's Persuasion, inline runner, then 400 sampled characters.

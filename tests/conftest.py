@@ -1,10 +1,34 @@
-"""Shared test setup: isolate every test from the user's own ~/.mrjob.conf."""
+"""Shared test setup: isolate every test from the user's own ~/.mrjob.conf, and
+the one rule for a test whose requirement is missing: skip on a user's machine,
+fail in CI."""
+import importlib
 import os
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, 'sample_data')
+
+
+def in_ci():
+    """CI is set to anything but empty, 0, false or no (services set CI=true,
+    some CI=1; .ci/run sets it when they do not)."""
+    return os.environ.get('CI', '').strip().lower() not in ('', '0', 'false', 'no')
+
+
+def unavailable(reason):
+    """Skip, with the reason; in CI nothing may skip, so there it is a failure."""
+    if in_ci():
+        pytest.fail(f'{reason} -- and CI is set: every test must run in CI', pytrace=False)
+    pytest.skip(reason)
+
+
+def need_module(name, install):
+    """The module ``name``, or unavailable(...) naming how to ``install`` it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        unavailable(f'{name} is not installed: {install}')
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 
+from conftest import need_module
 from mr_rnn.cli import main
 from mr_rnn.config import ModelConfig, TrainConfig
 from mr_rnn.data.schema import DataSchema
@@ -23,6 +24,7 @@ from mr_rnn.kernels.network import forward
 from mr_rnn.model import Model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ONNX = "pip install -e '.[onnx]'"
 B, T, D, H, V, O = 4, 6, 3, 5, 7, 3
 LENGTHS = np.array([6, 3, 1, 5])
 MASK = np.arange(T)[None, :] < LENGTHS[:, None]
@@ -56,8 +58,8 @@ def random_inputs(schema, seed=1):
 @pytest.mark.parametrize('cell,layers,kind', list(itertools.product(
     ('rnn', 'lstm', 'gru'), (1, 2), sorted(SCHEMAS))))
 def test_onnxruntime_output_matches_our_forward(cell, layers, kind):
-    ort = pytest.importorskip('onnxruntime')
-    onnx = pytest.importorskip('onnx')
+    ort = need_module('onnxruntime', ONNX)
+    onnx = need_module('onnx', ONNX)
     model = random_model(cell, layers, SCHEMAS[kind], seed=layers)
     x = random_inputs(model.schema)
     proto = onnx_model(model)
@@ -86,7 +88,7 @@ def test_gate_blocks_follow_onnx_order():
 
 
 def test_onnx_model_carries_vocabulary_and_normalisation():
-    pytest.importorskip('onnx')
+    need_module('onnx', ONNX)
     schema = DataSchema('csv', 'regress', False, 1, False, 2, columns=('co2',),
                         target_columns=('co2',), norm={'co2': [330.5, 12.25]})
     config = TrainConfig(model=ModelConfig(cell='gru', hidden=H))
@@ -97,7 +99,7 @@ def test_onnx_model_carries_vocabulary_and_normalisation():
 
 
 def test_cli_export_onnx_writes_a_model_onnxruntime_loads(tmp_path):
-    ort = pytest.importorskip('onnxruntime')
+    ort = need_module('onnxruntime', ONNX)
     model = random_model('lstm', 2, SCHEMAS['classify-last-step'], dtype='float32')
     ckpt = str(tmp_path / 'model.npz')
     model.save(ckpt)
@@ -189,7 +191,7 @@ def torch_snippet():
     ('lstm', 2, 'classify-last-step'), ('gru', 2, 'token-lm-per-step'),
     ('rnn', 1, 'regress-per-step'), ('gru', 1, 'classify-last-step')])
 def test_torch_modules_loaded_from_the_export_give_our_outputs(tmp_path, cell, layers, kind):
-    torch = pytest.importorskip('torch')
+    torch = need_module('torch', "pip install -e '.[bench]'")
     model = random_model(cell, layers, SCHEMAS[kind], dtype='float32')
     path = str(tmp_path / 'weights.npz')
     export_torch(model, path)

@@ -10,7 +10,7 @@ interpreter path changed; the cluster's addresses come from HADOOP_CONF_DIR,
 as on any gateway machine.
 
 Without Java 17 or Maven these tests are skipped with the reason; with
-CI=true that is a failure instead.
+CI set (see conftest.in_ci) that is a failure instead.
 """
 import glob
 import json

@@ -3,7 +3,8 @@
 Debian's chromium (``apt-get install -y chromium``) renders the page; the test
 reads the DOM the browser built, with a probe script that asks the browser what it
 laid out, and takes a screenshot in which it counts the pixels of the loss curve.
-Without chromium the browser test is skipped, except under CI=true, where it fails.
+Without chromium or matplotlib their tests are skipped, except in CI (conftest.in_ci),
+where they fail.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import zlib
 
 import pytest
 
+from conftest import need_module, unavailable
 from helpers import sequence_records, train, write_jsonl
 from mr_rnn import report
 from mr_rnn.cli import main
@@ -68,7 +70,7 @@ def test_report_draws_svg_curves_without_matplotlib(lm_run, tmp_path, monkeypatc
 
 
 def test_report_draws_a_png_with_matplotlib(lm_run, tmp_path):
-    pytest.importorskip('matplotlib', reason='the plot extra (matplotlib) is not installed')
+    need_module('matplotlib', "pip install -e '.[plot]'")
     path = report.write_report(str(lm_run), str(tmp_path / 'r.html'), samples=0)
     assert 'src="data:image/png;base64,iVBORw0KGgo' in open(path, encoding='utf-8').read()
 
@@ -104,10 +106,7 @@ def chromium():
         path = shutil.which(name)
         if path:
             return path
-    if os.environ.get('CI') == 'true':
-        pytest.fail('chromium is not installed: CI must run the browser test '
-                    '(apt-get install -y chromium)')
-    pytest.skip('chromium is not installed (apt-get install -y chromium)')
+    unavailable('chromium is not installed (apt-get install -y chromium)')
 
 
 def run_chromium(browser, tmp_path, *args):

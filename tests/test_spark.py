@@ -4,7 +4,7 @@ interpreter path changed to a Python that has numpy but not mr_rnn, mrjob or
 pyspark, so the executors import mr_rnn from the zip the job ships.
 
 Without pyspark or Java 17 these tests are skipped with the reason; with
-CI=true that is a failure instead.
+CI set (see conftest.in_ci) that is a failure instead.
 """
 import os
 import sys
