@@ -100,6 +100,35 @@ def test_sampled_iterations_independent_of_split(tmp_path):
     assert len(set(used)) > 1                            # a different one each iteration
 
 
+# float32 weights: batches are summed in float32 inside a task, so how records group
+# into batches and tasks moves the last bits; the README states this tolerance
+FLOAT32_RTOL = 1e-5
+
+
+def test_float32_weights_agree_across_runner_mappers_split_and_batching_to_1e_5(tmp_path):
+    records = sequence_records(60, seed=5)
+    one = write_jsonl(tmp_path / 'all.jsonl', records)
+    shuffled = records[:]
+    random.Random(7).shuffle(shuffled)
+    parts = [write_jsonl(tmp_path / f'part-{k}.jsonl', shuffled[k::4]) for k in range(4)]
+    flags = ['--cell', 'lstm', '--hidden', '6', '--dtype', 'float32', '--max-iter', '3',
+             '--lr', '0.05', '--optimizer', 'adam', '--quiet']
+    assert train(tmp_path / 'inline', [one], *flags, '--batch-size', '8') == 0
+    assert train(tmp_path / 'local', [one], *flags, '--batch-size', '8',
+                 '-r', 'local', '--num-cores', '4') == 0
+    assert train(tmp_path / 'split', parts, *flags, '--batch-size', '5') == 0
+    final = 'checkpoints/iter-000003.npz'
+    reference = load_arrays(tmp_path / 'inline' / final)
+    assert all(a.dtype == np.float32 for name, a in reference.items()
+               if not name.startswith('optim.'))
+    for other in ('local', 'split'):
+        weights = load_arrays(tmp_path / other / final)
+        assert max_relative_difference(reference, weights) < FLOAT32_RTOL
+    # the runs did train: the weights moved from the initial ones by far more than that
+    initial = load_arrays(tmp_path / 'inline' / 'checkpoints' / 'iter-000000.npz')
+    assert max_relative_difference(reference, initial) > 100 * FLOAT32_RTOL
+
+
 def test_loss_falls_and_convergence_stops_early(tmp_path):
     path = write_jsonl(tmp_path / 'd.jsonl', sequence_records(50, seed=2))
     run = tmp_path / 'run'
