@@ -343,3 +343,16 @@ def test_run_files_are_written_through_a_unique_temporary_file_fsynced_with_thei
     assert not glob.glob(os.path.join(folder, '.*.tmp'))
     if write == 'publish':
         assert Model.load(target).iteration == 0
+
+
+def test_resume_removes_what_a_killed_publish_left(tmp_path):
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(10))
+    run = tmp_path / 'run'
+    assert train(run, [data], '--hidden', '3', '--max-iter', '1', '--quiet') == 0
+    left = [run / '.final.npz.123.0badf00d.tmp', run / 'checkpoints' / '.iter-000002.npz.1.2.tmp']
+    for path in left:
+        path.write_bytes(b'half a file')
+    mine = run / '.notes.tmp'          # not the driver's: left alone
+    mine.write_text('mine')
+    assert train(run, [], '--resume', '--max-iter', '2', '--quiet') == 0
+    assert not any(path.exists() for path in left) and mine.exists()

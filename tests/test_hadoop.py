@@ -209,9 +209,12 @@ def test_hadoop_local_mode_gives_the_inline_runners_weights(lib, work, data, inl
     conf = h.write_conf(work / 'local-mode.conf', 'hadoop', python_bin=node)
     run, cwd = str(work / 'hadoop-local'), work / 'local-cwd'
     cwd.mkdir()    # LocalJobRunner links the job's files into its CWD: a fresh one
+    before = len(h.mr_rnn_origins(node))
     done = h.ok(h.mr_rnn('train', data, '--out', run, *h.TRAIN, '-r', 'hadoop', '-c', conf,
                          '--hadoop-tmp-dir', f'file://{work}/hadoop-local-tmp', '-v',
                          env=h.local_mode_env(lib), cwd=cwd))
+    # the tasks, without this repository on their PYTHONPATH, imported the shipped zip
+    h.assert_shipped(h.mr_rnn_origins(node)[before:])
     log = done.stderr
     assert 'Running job: job_local' in log            # Hadoop's LocalJobRunner ran it
     h.assert_same_weights(inline_run, run)

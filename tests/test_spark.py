@@ -39,8 +39,11 @@ def test_spark_local_gives_the_inline_runners_weights(spark, work, data):
     conf = h.write_conf(work / 'spark.conf', 'spark', python_bin=node)
     assert h.conf_section('spark')['spark_master'] == 'local[2]'
     run = str(work / 'spark')
+    before = len(h.mr_rnn_origins(node))
     done = h.ok(h.mr_rnn('train', data, '--out', run, *h.TRAIN, '-r', 'spark', '-c', conf, '-v',
                          cwd=work))
+    # the executors, without this repository on their PYTHONPATH, imported the shipped zip
+    h.assert_shipped(h.mr_rnn_origins(node)[before:])
     assert 'spark-submit' in done.stderr or 'SparkContext' in done.stderr
     h.assert_same_weights(inline, run)
     rows = h.metrics(run)

@@ -60,9 +60,12 @@ class RunDir:
 
     def newest_valid_model(self, warn):
         """The newest checkpoint that loads; corrupt ones are named and skipped."""
-        for stale in (glob.glob(os.path.join(self.checkpoints, '.iter-*.tmp')) +
-                      glob.glob(os.path.join(self.path, '.*.tmp'))):
-            os.unlink(stale)     # a write cut short by a crash; never under a final name
+        # writes cut short by a crash (never under a final name): the driver's own files
+        stale = [os.path.join(self.checkpoints, '.iter-*.tmp')] + [
+            os.path.join(self.path, f'.{name}.*.tmp')
+            for name in ('final.npz', 'best.npz', 'config.json', 'metrics.jsonl', 'loss.png')]
+        for path in [p for pattern in stale for p in glob.glob(pattern)]:
+            os.unlink(path)
         paths = sorted(glob.glob(os.path.join(self.checkpoints, 'iter-*.npz')), reverse=True)
         skipped = False
         for path in paths:

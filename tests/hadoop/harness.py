@@ -115,20 +115,46 @@ def pyspark_home():
 
 # ── interpreters like a node's ──
 
+# Written into a node Python's site-packages (test harness only, never shipped): every
+# process of that interpreter appends where it found mr_rnn to LOG, at the import
+# itself, so that forked Spark workers that leave by os._exit are counted too.
+RECORDER = """import sys
+
+
+class _RecordMrRnn:
+    def find_spec(self, name, path=None, target=None):
+        if name != 'mr_rnn':
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, 'find_spec', None)
+            spec = find(name, path, target) if finder is not self and find else None
+            if spec is not None:
+                with open(LOG, 'a') as f:
+                    f.write(str(spec.origin) + '\\n')
+                return spec
+        return None
+
+
+sys.meta_path.insert(0, _RecordMrRnn())
+"""
+
+
 def node_python(dest, numpy=True):
     """A Python like a cluster node's: this interpreter's base installation in
     a fresh virtualenv, with numpy (linked from this environment) and nothing
     else -- no mr_rnn, no mrjob, no pyspark. Tasks that import mr_rnn there
-    import it from the zip the job ships."""
+    import it from the zip the job ships; mr_rnn_origins(python) lists where."""
     python = os.path.join(dest, 'bin', 'python')
     if not os.path.exists(python):
         base = getattr(sys, '_base_executable', None) or sys.executable
         subprocess.run([base, '-m', 'venv', '--without-pip', dest], check=True,
                        capture_output=True, timeout=300)
+        site = subprocess.run(
+            [python, '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'],
+            check=True, capture_output=True, text=True).stdout.strip()
+        with open(os.path.join(site, 'sitecustomize.py'), 'w') as f:
+            f.write(f'LOG = {_origins_log(python)!r}\n' + RECORDER)
         if numpy:
-            site = subprocess.run(
-                [python, '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'],
-                check=True, capture_output=True, text=True).stdout.strip()
             ours = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
             for name in ('numpy', 'numpy.libs'):
                 if os.path.exists(os.path.join(ours, name)):
@@ -140,6 +166,28 @@ def node_python(dest, numpy=True):
            for m in ('numpy', 'mr_rnn', 'mrjob')}
     assert has == {'numpy': numpy, 'mr_rnn': False, 'mrjob': False}, has
     return python
+
+
+def _origins_log(python):
+    return os.path.join(os.path.dirname(os.path.dirname(python)), 'mr_rnn-origins.txt')
+
+
+def mr_rnn_origins(python):
+    """Where the processes of a node_python found mr_rnn, one entry per import."""
+    try:
+        with open(_origins_log(python)) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def assert_shipped(origins):
+    """Every import of mr_rnn was from the zip the job shipped: never from this
+    repository (tasks do not get it on their PYTHONPATH, see clean_env)."""
+    assert origins, 'no task imported mr_rnn'
+    for origin in origins:
+        assert '.zip' + os.sep + 'mr_rnn' + os.sep in origin and \
+            not origin.startswith(ROOT + os.sep + 'mr_rnn'), origin
 
 
 # ── mrjob.conf: the sections users are told to use ──
@@ -164,11 +212,13 @@ def write_conf(path, runner, **changes):
 # ── environments of a gateway machine ──
 
 def clean_env(**extra):
-    """os.environ without a user's Hadoop/Spark settings, plus ``extra``."""
+    """os.environ without a user's Hadoop/Spark settings and without PYTHONPATH,
+    plus ``extra``: the tasks (which inherit it in local mode) must not find this
+    repository's mr_rnn, only the zip the job ships (mr_rnn() gives the driver
+    the repository otherwise)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(('HADOOP_', 'YARN_', 'SPARK_', 'PYSPARK_'))}
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in [ROOT, os.environ.get('PYTHONPATH', '')] if p)
+           if not k.startswith(('HADOOP_', 'YARN_', 'SPARK_', 'PYSPARK_'))
+           and k != 'PYTHONPATH'}
     env.update(extra)
     return env
 
@@ -233,9 +283,15 @@ def hadoop(env, *args, check=True):
 
 # ── running mr-rnn ──
 
+# the driver imports this repository's mr_rnn through its sys.path, not PYTHONPATH,
+# which the tasks would inherit
+DRIVER = (f'import sys; sys.argv[0] = "mr-rnn"; sys.path.insert(0, {ROOT!r}); '
+          'from mr_rnn.cli import main; sys.exit(main())')
+
+
 def mr_rnn(*args, env=None, cwd=None, timeout=1800):
-    """Run ``python -m mr_rnn ARGS`` as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, '-m', 'mr_rnn', *args], env=env or clean_env(),
+    """Run the mr-rnn command as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, '-c', DRIVER, *args], env=env or clean_env(),
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
