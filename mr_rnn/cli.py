@@ -224,6 +224,13 @@ def runner_args(rest):
     return rest
 
 
+def data_files(paths, runner):
+    """Folders, globs and URIs -> the data files, skipping _* and .* as Hadoop does."""
+    from mr_rnn.driver.inputs import expand, filesystem
+    check_inputs(paths)
+    return expand(paths, filesystem(paths, runner))
+
+
 def check_inputs(paths, what='input'):
     for path in paths:
         if '://' in path:
@@ -301,9 +308,9 @@ def cmd_evaluate(args, rest):
     from mr_rnn.driver.train import Trainer
     from mr_rnn.model import Model
     runner = runner_args(rest)
-    check_inputs(args.inputs)
+    inputs = data_files(args.inputs, runner)
     model = Model.load(args.checkpoint)
-    totals = evaluate_totals(args.checkpoint, model.schema.format, args.inputs, runner)
+    totals = evaluate_totals(args.checkpoint, model.schema.format, inputs, runner)
     scalars = totals['scalars']
     Trainer.check_bad(scalars.get('bad', 0), scalars.get('records', 0),
                       scalars.get('examples', []), model.config.max_bad_fraction, 'evaluating')
@@ -437,7 +444,7 @@ def cmd_predict(args, rest):
     from mr_rnn.jobs.mr_predict import MRPredict
     from mr_rnn.model import Model
     runner = runner_args(rest)
-    check_inputs(args.inputs)
+    inputs = data_files(args.inputs, runner)
     if args.top_k < 1:
         raise UserError('--top-k must be at least 1')
     model = Model.load(args.checkpoint)
@@ -447,7 +454,7 @@ def cmd_predict(args, rest):
                         for a in runner)
     counters, output_dir = stream_job(
         MRPredict, ['--format', model.schema.format, '--checkpoint', args.checkpoint,
-                    '--top-k', str(args.top_k), *args.inputs],
+                    '--top-k', str(args.top_k), *inputs],
         runner, sys.stdout if to_stdout else None)
     counters = counters.get('mr_rnn', {})
     records, bad = counters.get('records', 0), counters.get('bad_records', 0)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
+from mr_rnn.driver.inputs import expand, filesystem, format_of
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.export import init_from_state_dict
@@ -49,18 +49,6 @@ def _stats(scalars):
                  scalars.get('examples', []), scalars.get('correct', 0))
 
 
-def format_of(inputs, given):
-    if given:
-        return given
-    exts = {os.path.splitext(p.rstrip('/'))[1].lower() for p in inputs}
-    guess = {'.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv', '.txt': 'text'}
-    formats = {guess.get(e) for e in exts}
-    if len(formats) == 1 and None not in formats:
-        return formats.pop()
-    raise ConfigError('cannot tell the input format from the file names: add --format text, '
-                      'jsonl or csv')
-
-
 class Trainer:
     def __init__(self, run_dir, runner_args, echo=print, warn=print, on_row=None,
                  job_retries=0):
@@ -70,6 +58,16 @@ class Trainer:
         # each metrics row once written, with the config (driver/progress.py shows it)
         self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
         self.job_retries = job_retries      # a failed job runs again this many times
+        self._files = {}
+
+    def data_files(self, inputs, val):
+        """The data files behind the paths given (folders, globs, URIs), listed
+        once per session: (training files, validation files)."""
+        key = (tuple(inputs), tuple(val))
+        if key not in self._files:
+            fs = filesystem([*inputs, *val], self.runner_args)
+            self._files[key] = (expand(inputs, fs), expand(val, fs, 'validation'))
+        return self._files[key]
 
     def run_job(self, job_class, job_args):
         return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn)
@@ -105,11 +103,13 @@ class Trainer:
     # ── the loop ──
 
     def start(self, config, inputs, val, init_from=None):
-        fmt = format_of(inputs, config.data.format)
+        files, _ = self.data_files(inputs, val)
+        fmt = format_of(files, config.data.format)
         config = replace(config, data=replace(config.data, format=fmt))
+        # the paths as given: a resumed run lists its folders again
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
-        facts = self.describe(inputs, fmt)
+        facts = self.describe(files, fmt)
         self.check_bad(facts.get('bad', 0), facts.get('records', 0), facts.get('examples', []),
                        config.max_bad_fraction, 'describing the data')
         schema = schema_from_facts(facts, config.data, config.model.task)
@@ -135,6 +135,7 @@ class Trainer:
         return model, history, description['inputs'], description['val']
 
     def train(self, model, history, inputs, val):
+        inputs, val = self.data_files(inputs, val)
         while True:
             config = model.config
             done = model.iteration >= config.max_iter or self.should_stop(history, config)

@@ -4,6 +4,8 @@ Line formats (text, jsonl) use a plain ``mapper``, so Hadoop may split files
 anywhere; csv time series use ``mapper_raw``, one whole file per map task,
 because a window needs consecutive rows.
 """
+import bz2
+import gzip
 import os
 
 from mrjob.compat import jobconf_from_env
@@ -57,8 +59,9 @@ class RecordJob(MRJob):
         return self.on_record(raw, where) or ()
 
     def _mapper_raw_file(self, path, uri):
-        """(local path of one whole input file, its URI) -> whatever on_file yields."""
-        with open(path, 'rb') as f:
+        """(local path of one whole input file, its URI) -> whatever on_file yields.
+        mrjob hands a raw file over as it is stored: this reads through .gz and .bz2."""
+        with _open_decompressed(path, uri) as f:
             lines = (line.rstrip(b'\n') for line in f)
             yield from self.on_file(lines, lambda n: f'{uri}:{n}') or ()
 
@@ -83,12 +86,29 @@ def _fail_once_for_tests(job, phase):
     raise RuntimeError(f'{what} task failed on purpose (MR_RNN_TEST_FAIL_ONCE)')
 
 
+def _open_decompressed(path, uri):
+    """The file as text bytes. The name alone cannot say: mrjob's local runner
+    hands over a decompressed copy of a .gz, its inline runner and Hadoop the
+    stored bytes, so the file's first bytes decide."""
+    with open(path, 'rb') as f:
+        magic = f.read(3)
+    name = uri.lower()
+    if name.endswith('.gz') and magic[:2] == b'\x1f\x8b':
+        return gzip.open(path, 'rb')
+    if name.endswith('.bz2') and magic == b'BZh':
+        return bz2.open(path, 'rb')
+    return open(path, 'rb')
+
+
 def _lines_before(path, offset):
     """Line number where a split starts, when the file can be read here (local
     files: inline, local, Hadoop on file://); None on HDFS, where a byte offset
-    names the record instead."""
+    names the record instead, and inside a compressed file (Hadoop splits .bz2
+    at offsets in the compressed bytes)."""
     if offset == 0:
         return 0
+    if path.lower().endswith(('.gz', '.bz2')):
+        return None
     try:
         count, left = 0, offset
         with open(path, 'rb') as f:
