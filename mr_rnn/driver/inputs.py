@@ -40,7 +40,8 @@ def filesystem(paths, runner_args):
 
 def expand(paths, fs, what='input'):
     """The data files behind ``paths`` (files, folders, globs, URIs), in the
-    order given and sorted within each; hidden and underscore names skipped."""
+    order given and sorted within each; hidden and underscore names skipped;
+    local files as absolute paths."""
     files, seen = [], set()
     for path in paths:
         try:
@@ -55,6 +56,9 @@ def expand(paths, fs, what='input'):
                               f'{_names(found)} (names starting with _ or . are not data, '
                               'as in Hadoop)')
         for f in kept:
+            # absolute: a task (mapreduce.map.input.file) names the same file
+            # from whatever folder it runs in
+            f = f if is_uri(f) else os.path.abspath(f)
             if f not in seen:
                 seen.add(f)
                 files.append(f)

@@ -1,13 +1,14 @@
 """The training loop: one MapReduce job per iteration, until done.
 
     describe the data (one pass) -> schema -> initial weights = checkpoint 0
-    for k = 0, 1, ...:  gradient job on checkpoint k -> loss(k), checkpoint k+1
-                        [evaluate job on --val]     -> val_loss(k)
+    for k = 0, 1, ...:  gradient job on checkpoint k -> loss(k), val_loss(k), checkpoint k+1
                         metrics line k, convergence test
     evaluate job on the last checkpoint             -> its metrics line
 
-Metrics line k always describes checkpoint k: the losses are those of its
-weights, measured by the same pass that computed its gradient.
+One job per round, with or without validation: validation records (--val
+files, or the --val-fraction share) go through the same job and add to loss
+sums of their own. Metrics line k always describes checkpoint k: the losses
+are those of its weights, measured by the same pass that computed its gradient.
 """
 import math
 import os
@@ -22,6 +23,7 @@ from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.export import init_from_state_dict
 from mr_rnn.jobs.mr_average_step import MRAverageStep
+from mr_rnn.jobs.base import VAL_KEY
 from mr_rnn.jobs.mr_describe_data import MRDescribeData
 from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_gradient_step import STATS_KEY, MRGradientStep
@@ -78,27 +80,49 @@ class Trainer:
         output, _ = self.run_job(MRDescribeData, ['--format', fmt, *inputs])
         return dict(output).get('facts', {'records': 0})
 
-    def training_step(self, model, inputs):
-        """One round: the gradient job (or the averaging job) on checkpoint k."""
+    def training_step(self, model, inputs, val=()):
+        """One round: the gradient job (or the averaging job) on checkpoint k,
+        which also measures checkpoint k's validation loss when there is
+        validation data: (train Stats, blocks, counters, steps, val Stats or None)."""
         path = self.run.checkpoint_path(model.iteration)
         cfg = model.config
         args = ['--format', model.schema.format, '--checkpoint', path, *self.split('train', cfg)]
         if cfg.optimizer.clip_norm and cfg.mode == 'gradient':
             args.append('--global-norm')
         job = MRAverageStep if cfg.mode == 'average' else MRGradientStep
-        output, counters = self.run_job(job, [*args, *inputs])
+        output, counters = self.run_job(job, [*args, *self.with_val(cfg, val), *inputs, *val])
         blocks = dict(output)
         stats_packet = blocks.pop(STATS_KEY, {'scalars': {}})['scalars']
-        return _stats(stats_packet), blocks, counters, stats_packet.get('max_steps', 1)
+        val_stats = self.val_stats(blocks.pop(VAL_KEY, None), cfg, val)
+        return (_stats(stats_packet), blocks, counters, stats_packet.get('max_steps', 1),
+                val_stats)
 
     @staticmethod
     def split(which, config):
         return ['--split', which] if config.val_fraction > 0 else []
 
-    def evaluate(self, model_path, fmt, inputs, split=()):
+    @staticmethod
+    def with_val(config, val):
+        """The job options that route validation records (the --val files, else
+        the --val-fraction share of the inputs) into sums of their own."""
+        if not (val or config.val_fraction):
+            return []
+        return ['--with-val', *(a for path in val for a in ('--val-path', path))]
+
+    @staticmethod
+    def val_stats(packet, config, val):
+        if not (val or config.val_fraction):
+            return None
+        return _stats((packet or {'scalars': {}})['scalars'])
+
+    def evaluate(self, model_path, fmt, inputs, split=(), val=(), config=None):
+        """(Stats, validation Stats or None) of a checkpoint: one job."""
+        with_val = self.with_val(config, val) if config is not None else []
         output, _ = self.run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path,
-                                              *split, *inputs])
-        return _stats(dict(output).get(STATS_KEY, {'scalars': {}})['scalars'])
+                                              *split, *with_val, *inputs, *val])
+        totals = dict(output)
+        stats = _stats(totals.get(STATS_KEY, {'scalars': {}})['scalars'])
+        return stats, (self.val_stats(totals.get(VAL_KEY), config, val) if config else None)
 
     # ── the loop ──
 
@@ -142,10 +166,11 @@ class Trainer:
             started = time.time()
             path = self.run.checkpoint_path(model.iteration)
             if done:
-                stats = self.evaluate(path, model.schema.format, inputs, self.split('train', config))
+                stats, held_out = self.evaluate(path, model.schema.format, inputs,
+                                                self.split('train', config), val, config)
                 blocks, counters, steps = None, {}, 0
             else:
-                stats, blocks, counters, steps = self.training_step(model, inputs)
+                stats, blocks, counters, steps, held_out = self.training_step(model, inputs, val)
             self.check_bad(stats.bad, stats.records, stats.examples, config.max_bad_fraction,
                            f'iteration {model.iteration}')
             self.report_bad(stats, history)
@@ -155,9 +180,7 @@ class Trainer:
                 model, history = self.recover(model, stats.loss, history)
                 continue
             row = self.metrics_row(model, stats, blocks, counters, started)
-            if val or config.val_fraction:
-                held_out = self.evaluate(path, model.schema.format, val or inputs,
-                                         self.split('val', config))
+            if held_out is not None:
                 row['val_loss'] = held_out.loss
             row['seconds'] = round(time.time() - started, 3)
             self.run.append_metrics(row)
