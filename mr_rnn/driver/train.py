@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.inputs import expand, filesystem, format_of
 from mr_rnn.driver.run_dir import RunDir
@@ -53,13 +54,18 @@ def _stats(scalars):
 
 class Trainer:
     def __init__(self, run_dir, runner_args, echo=print, warn=print, on_row=None,
-                 job_retries=0):
+                 job_retries=0, keep_checkpoints=0):
         self.run = RunDir(run_dir)
         self.runner_args = list(runner_args)
         self.echo, self.warn = echo, warn
         # each metrics row once written, with the config (driver/progress.py shows it)
         self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
         self.job_retries = job_retries      # a failed job runs again this many times
+        # newest checkpoints kept (and iter-000000, and best's); 0: all
+        if keep_checkpoints and keep_checkpoints < 2:
+            raise ConfigError('--keep-checkpoints must be 0 (keep all) or at least 2: a '
+                              'diverged round goes back to the checkpoint before the newest')
+        self.keep_checkpoints = keep_checkpoints
         self._files = {}
 
     def data_files(self, inputs, val):
@@ -193,6 +199,7 @@ class Trainer:
                 return model, history
             model = self.updated(model, blocks, steps)
             self.run.save(model)
+            self.run.prune(self.keep_checkpoints, [self.best_iteration(history)])
             plot_losses(self.run)
 
     @staticmethod
@@ -251,10 +258,14 @@ class Trainer:
                      model.optim_step + steps, model.lr_scale)
 
     def publish_best(self, history):
+        if self.best_iteration(history) == history[-1]['iteration']:
+            self.run.publish('best.npz', history[-1]['iteration'])
+
+    @staticmethod
+    def best_iteration(history):
+        """The iteration best.npz holds: the lowest validation (else training) loss."""
         key = 'val_loss' if history[-1]['val_loss'] is not None else 'train_loss'
-        best = min(history, key=lambda r: r[key])
-        if best is history[-1]:
-            self.run.publish('best.npz', best['iteration'])
+        return min(history, key=lambda r: r[key])['iteration']
 
     @staticmethod
     def should_stop(history, config):
