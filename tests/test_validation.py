@@ -111,3 +111,10 @@ def test_val_given_as_a_folder_of_parts(data, tmp_path):
     checkpoint = os.path.join(run, 'checkpoints', 'iter-000000.npz')
     assert metrics(run)[0]['val_loss'] == pytest.approx(
         separate_evaluation(checkpoint, [val_data]), rel=1e-12, abs=0)
+
+
+def test_a_file_that_is_both_training_and_validation_data_is_one_line(data, tmp_path, capsys):
+    train_data, _ = data
+    assert train(tmp_path / 'run', [train_data], '--val', train_data) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'is both training and validation data' in err[0], err

@@ -74,7 +74,14 @@ class Trainer:
         key = (tuple(inputs), tuple(val))
         if key not in self._files:
             fs = filesystem([*inputs, *val], self.runner_args)
-            self._files[key] = (expand(inputs, fs), expand(val, fs, 'validation'))
+            files, val_files = expand(inputs, fs), expand(val, fs, 'validation')
+            both = [f for f in val_files if f in set(files)]
+            if both:
+                # a task tells validation records by their file: one file cannot be both
+                raise ConfigError(f'{both[0]} is both training and validation data: '
+                                  'give --val files that are not among the inputs, or use '
+                                  '--val-fraction to hold out a share of the inputs')
+            self._files[key] = (files, val_files)
         return self._files[key]
 
     def run_job(self, job_class, job_args):
