@@ -129,3 +129,15 @@ def test_evaluate_reads_a_part_folder(data, tmp_path, capsys):
     capsys.readouterr()
     assert main(['evaluate', str(run / 'final.npz'), folder, '--json']) == 0
     assert '"records": 60, "bad_records": 0' in capsys.readouterr().out
+
+
+def test_on_an_uploading_runner_val_and_training_files_of_one_name_are_one_error(tmp_path, capsys):
+    """Hadoop uploads local inputs into one folder under their names, renaming
+    one of two that share a name: the tasks could not tell which is validation."""
+    for folder in ('a', 'b'):
+        hadoop_output_folder(tmp_path / folder, sequence_records(6))
+    code = main(['train', str(tmp_path / 'a'), '--val', str(tmp_path / 'b'), '--out',
+                 str(tmp_path / 'run'), '-r', 'hadoop'])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'have the same name, and this runner uploads local files' in err[0]

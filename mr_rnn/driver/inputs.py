@@ -38,6 +38,31 @@ def filesystem(paths, runner_args):
     return job.make_runner().fs
 
 
+def uploads_local_files(runner_args):
+    """Does the runner copy local input files elsewhere before tasks read them
+    (Hadoop, EMR, Dataproc, Spark: under their base names, into an upload
+    folder)? mrjob's inline and local runners read them where they are."""
+    from mr_rnn.jobs.mr_describe_data import MRDescribeData
+    runner = MRDescribeData(args=[*runner_args, '--format', 'text']).options.runner
+    return (runner or 'inline') not in ('inline', 'local')
+
+
+def check_upload_names(files, val_files):
+    """Tasks tell an uploaded validation file by its base name, which mrjob
+    keeps unless two local files share it (it renames one): refuse that."""
+    seen = {}
+    for f in [*files, *val_files]:
+        if is_uri(f):
+            continue
+        name = os.path.basename(f)
+        if name in seen and seen[name] != f and (f in val_files or seen[name] in val_files):
+            raise ConfigError(
+                f'{seen[name]} and {f} have the same name, and this runner uploads local '
+                'files under their names, so its tasks cannot tell training from validation '
+                'data: rename one, or put the data on the cluster (hdfs://...) first')
+        seen[name] = f
+
+
 def expand(paths, fs, what='input'):
     """The data files behind ``paths`` (files, folders, globs, URIs), in the
     order given and sorted within each; hidden and underscore names skipped;

@@ -19,7 +19,8 @@ import numpy as np
 
 from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
-from mr_rnn.driver.inputs import expand, filesystem, format_of
+from mr_rnn.driver.inputs import (check_upload_names, expand, filesystem, format_of, is_uri,
+                                  uploads_local_files)
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.export import init_from_state_dict
@@ -67,6 +68,7 @@ class Trainer:
                               'diverged round goes back to the checkpoint before the newest')
         self.keep_checkpoints = keep_checkpoints
         self._files = {}
+        self.uploaded_val_names = []    # local --val files a runner uploads: their names
 
     def data_files(self, inputs, val):
         """The data files behind the paths given (folders, globs, URIs), listed
@@ -81,6 +83,10 @@ class Trainer:
                 raise ConfigError(f'{both[0]} is both training and validation data: '
                                   'give --val files that are not among the inputs, or use '
                                   '--val-fraction to hold out a share of the inputs')
+            if val_files and uploads_local_files(self.runner_args):
+                check_upload_names(files, val_files)
+                self.uploaded_val_names = [os.path.basename(f) for f in val_files
+                                           if not is_uri(f)]
             self._files[key] = (files, val_files)
         return self._files[key]
 
@@ -114,13 +120,13 @@ class Trainer:
     def split(which, config):
         return ['--split', which] if config.val_fraction > 0 else []
 
-    @staticmethod
-    def with_val(config, val):
+    def with_val(self, config, val):
         """The job options that route validation records (the --val files, else
         the --val-fraction share of the inputs) into sums of their own."""
         if not (val or config.val_fraction):
             return []
-        return ['--with-val', *(a for path in val for a in ('--val-path', path))]
+        return ['--with-val', *(a for path in val for a in ('--val-path', path)),
+                *(a for name in self.uploaded_val_names for a in ('--val-name', name))]
 
     @staticmethod
     def val_stats(packet, config, val):

@@ -7,6 +7,7 @@ because a window needs consecutive rows.
 import bz2
 import gzip
 import os
+import posixpath
 import re
 
 from mrjob.compat import jobconf_from_env
@@ -161,6 +162,9 @@ class ModelRecordJob(RecordJob):
                               'files, else the --val-fraction share) under __val__')
         self.add_passthru_arg('--val-path', action='append', default=[],
                               help='an input file whose records are validation records')
+        self.add_passthru_arg('--val-name', action='append', default=[],
+                              help='the name of a local --val-path file that the runner '
+                              'uploads (into a files/ folder) before the tasks read it')
 
     def load_model(self):
         self.model = Model.load(self.options.checkpoint)
@@ -198,7 +202,14 @@ class ModelRecordJob(RecordJob):
         return None
 
     def from_val_file(self):
-        return bool(self.val_files) and file_key(getattr(self, '_path', '')) in self.val_files
+        if not self.val_files:
+            return False
+        path = file_key(getattr(self, '_path', ''))
+        if path in self.val_files:
+            return True
+        # a local file that Hadoop (EMR, Spark) reads from the job's upload folder
+        folder, name = posixpath.split(path)
+        return name in self.options.val_name and posixpath.basename(folder) == 'files'
 
     def stream_for(self, record_bytes):
         """(batch stream, sums) for a record, or None."""
