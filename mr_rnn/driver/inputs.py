@@ -38,13 +38,16 @@ def filesystem(paths, runner_args):
     return job.make_runner().fs
 
 
+def runner_name(runner_args):
+    from mr_rnn.jobs.mr_describe_data import MRDescribeData
+    return MRDescribeData(args=[*runner_args, '--format', 'text']).options.runner or 'inline'
+
+
 def uploads_local_files(runner_args):
     """Does the runner copy local input files elsewhere before tasks read them
-    (Hadoop, EMR, Dataproc, Spark: under their base names, into an upload
-    folder)? mrjob's inline and local runners read them where they are."""
-    from mr_rnn.jobs.mr_describe_data import MRDescribeData
-    runner = MRDescribeData(args=[*runner_args, '--format', 'text']).options.runner
-    return (runner or 'inline') not in ('inline', 'local')
+    (Hadoop, EMR, Dataproc: under their base names, into an upload folder)?
+    mrjob's inline, local and Spark runners read them where they are."""
+    return runner_name(runner_args) in ('hadoop', 'emr', 'dataproc')
 
 
 def check_upload_names(files, val_files):

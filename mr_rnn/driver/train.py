@@ -20,7 +20,7 @@ import numpy as np
 from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.inputs import (check_upload_names, expand, filesystem, format_of, is_uri,
-                                  uploads_local_files)
+                                  runner_name, uploads_local_files)
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.export import init_from_state_dict
@@ -83,6 +83,10 @@ class Trainer:
                 raise ConfigError(f'{both[0]} is both training and validation data: '
                                   'give --val files that are not among the inputs, or use '
                                   '--val-fraction to hold out a share of the inputs')
+            if val_files and runner_name(self.runner_args) == 'spark' and \
+                    '--emulate-map-input-file' not in self.runner_args:
+                # Spark's tasks name a record's file only when asked to
+                self.runner_args.append('--emulate-map-input-file')
             if val_files and uploads_local_files(self.runner_args):
                 check_upload_names(files, val_files)
                 self.uploaded_val_names = [os.path.basename(f) for f in val_files

@@ -204,7 +204,12 @@ class ModelRecordJob(RecordJob):
     def from_val_file(self):
         if not self.val_files:
             return False
-        path = file_key(getattr(self, '_path', ''))
+        if getattr(self, '_path', '?') == '?':
+            # never guess: a validation record trained on would go unnoticed
+            raise RuntimeError('this runner does not name the file a record comes from, so '
+                               '--val files cannot be told apart: on Spark set '
+                               'emulate_map_input_file: true in mrjob.conf, or use --val-fraction')
+        path = file_key(self._path)
         if path in self.val_files:
             return True
         # a local file that Hadoop (EMR, Spark) reads from the job's upload folder
