@@ -193,7 +193,7 @@ class ModelRecordJob(RecordJob):
         if cfg.val_fraction > 0 and (self.options.split != 'all' or from_val_file):
             held_out = in_sample(record_bytes, VAL_ITERATION, VAL_SEED, cfg.val_fraction)
         if from_val_file:       # with --val-fraction too, only their held-out share
-            return 'val' if held_out is not False else None
+            return 'val' if held_out is not False and self.val_sums is not None else None
         if held_out is not None and held_out != (self.options.split == 'val'):
             val_here = self.val_sums is not None and not self.val_files and held_out
             return 'val' if val_here else None
@@ -212,7 +212,7 @@ class ModelRecordJob(RecordJob):
         path = file_key(self._path)
         if path in self.val_files:
             return True
-        # a local file that Hadoop (EMR, Spark) reads from the job's upload folder
+        # a local file that Hadoop (EMR, Dataproc) reads from the job's upload folder
         folder, name = posixpath.split(path)
         return name in self.options.val_name and posixpath.basename(folder) == 'files'
 
