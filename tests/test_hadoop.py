@@ -306,16 +306,22 @@ def test_hadoop_local_mode_with_old_task_pythons_reads_part_folders_and_compress
         assert g['probabilities'] == pytest.approx(e['probabilities'], rel=h.RTOL)
 
 
-def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inline_run, node):
+def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inline_run, node,
+                                                      parts_and_val):
     """Input on HDFS, tasks in YARN containers of their own, the interpreter a
-    Python that has numpy but not mr_rnn: the job ships mr_rnn itself."""
+    Python that has numpy but not mr_rnn: the job ships mr_rnn itself. The
+    validation data, on HDFS too, goes through the rounds' own jobs."""
+    _, val, val_reference = parts_and_val
     hdfs_dir = f'/mr_rnn_tests/{os.getpid()}'
     h.hadoop(cluster, 'fs', '-mkdir', '-p', hdfs_dir)
     h.hadoop(cluster, 'fs', '-put', '-f', data, f'{hdfs_dir}/digits-200.jsonl')
+    h.hadoop(cluster, 'fs', '-put', '-f', val, f'{hdfs_dir}/val/part-00000.jsonl')
+    h.hadoop(cluster, 'fs', '-touchz', f'{hdfs_dir}/val/_SUCCESS')
     conf = h.write_conf(work / 'cluster.conf', 'hadoop', python_bin=node)
     run, cwd = str(work / 'yarn'), work / 'yarn-cwd'
     cwd.mkdir()
-    done = h.ok(h.mr_rnn('train', f'hdfs://{hdfs_dir}/digits-200.jsonl', '--out', run, *h.TRAIN,
+    done = h.ok(h.mr_rnn('train', f'hdfs://{hdfs_dir}/digits-200.jsonl', '--val',
+                         f'hdfs://{hdfs_dir}/val', '--out', run, *h.TRAIN,
                          '-r', 'hadoop', '-c', conf, '-v', env=cluster, cwd=cwd))
     log = done.stderr
 
@@ -324,9 +330,11 @@ def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inli
     assert [r['iteration'] for r in rows] == [0, 1, 2]
     assert all(r['records'] == h.RECORDS and r['bad_records'] == 0 for r in rows)
     assert {'records': h.RECORDS, 'bad_records': 0} in h.counter_blocks(log)
+    for got, want in zip(rows, h.metrics(val_reference)):
+        assert got['val_loss'] == pytest.approx(want['val_loss'], rel=h.RTOL)
 
-    # describe, 2 gradient steps, evaluate: each a YARN application whose
-    # containers the ResourceManager allocated
+    # describe, 2 gradient steps, evaluate -- validation adds no job: each a
+    # YARN application whose containers the ResourceManager allocated
     apps = re.findall(r'Submitted application (application_(\d+)_(\d+))', log)
     assert len(apps) == 4, log[-5000:]
     cluster_log = open(os.path.join(os.path.dirname(cluster['HADOOP_CONF_DIR']),
