@@ -313,7 +313,7 @@ def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inli
     validation data, on HDFS too, goes through the rounds' own jobs."""
     _, val, val_reference = parts_and_val
     hdfs_dir = f'/mr_rnn_tests/{os.getpid()}'
-    h.hadoop(cluster, 'fs', '-mkdir', '-p', hdfs_dir)
+    h.hadoop(cluster, 'fs', '-mkdir', '-p', f'{hdfs_dir}/val')
     h.hadoop(cluster, 'fs', '-put', '-f', data, f'{hdfs_dir}/digits-200.jsonl')
     h.hadoop(cluster, 'fs', '-put', '-f', val, f'{hdfs_dir}/val/part-00000.jsonl')
     h.hadoop(cluster, 'fs', '-touchz', f'{hdfs_dir}/val/_SUCCESS')
