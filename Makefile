@@ -35,3 +35,12 @@ test: $(BIN)/.test-deps
 
 clean:
 	rm -rf $(VENV) runs
+
+# Old task interpreters for tests/test_task_pythons.py and the Hadoop tests:
+# Python 3.7, 3.8 and 3.9 venvs holding only numpy (PyPI), cached in
+# ~/.cache/mr_rnn/pythons; a missing interpreter is reported, and the tests
+# then skip (fail under CI)
+.PHONY: task-pythons
+task-pythons: $(BIN)/.test-deps
+	$(BIN)/python tests/pythons.py
+test: task-pythons

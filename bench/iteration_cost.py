@@ -2,12 +2,19 @@
 
     python bench/iteration_cost.py [--records 200[,1437...]] [--iterations 3]
                                    [--runners inline,local,hadoop-local,yarn,spark]
+                                   [--val 50] [--before /path/to/older/checkout]
 
 Trains the same small model (LSTM, hidden 8, float64, first N records of
 sample_data/sequences/digits-train.jsonl) on every runner and prints a
 markdown table of the wall time per iteration (one MRGradientStep job each),
 taken from metrics.jsonl, and of the whole run (the describe job, the
 iterations, and the final evaluate job).
+
+With ``--val N`` every runner also trains with the first N records of
+digits-val.jsonl as --val (validation inside each round's job), right after
+the run without; ``--before DIR`` adds a third run with --val using the
+mr_rnn of another checkout (one that ran a separate evaluate job per round),
+so the three are measured side by side, interleaved, on the same machine.
 
 Hadoop runs use the jars of tests/hadoop (Java 17; Maven once) and the
 repository's mrjob.conf `hadoop` section; YARN uses the single-node cluster of
@@ -53,8 +60,9 @@ def hadoop_lib():
     return lib
 
 
-def train(runner, data, out, work, iterations, python, cluster_env=None):
-    """Run one training; returns (seconds of each iteration, seconds of the whole run)."""
+def train(runner, data, out, work, iterations, python, cluster_env=None, val=None, code=None):
+    """Run one training (with --val ``val``; with the mr_rnn of checkout ``code``);
+    returns (seconds of each iteration, seconds of the whole run)."""
     args = ['train', data, '--out', out, *h.TRAIN]
     args[args.index('--max-iter') + 1] = str(iterations)
     env, cwd = h.clean_env(), tempfile.mkdtemp(dir=work, prefix=f'{runner}-cwd-')
@@ -83,6 +91,14 @@ def train(runner, data, out, work, iterations, python, cluster_env=None):
             raise Unavailable(problem)
         args += ['-r', 'spark', '-c', h.write_conf(os.path.join(work, 'spark.conf'), 'spark',
                                                   python_bin=python)]
+    if val:
+        if runner == 'yarn':
+            hdfs_val = f'/mr_rnn_bench/{os.getpid()}/{os.path.basename(val)}'
+            h.hadoop(cluster_env, 'fs', '-put', '-f', val, hdfs_val)
+            val = f'hdfs://{hdfs_val}'
+        args += ['--val', val]
+    if code:
+        env = dict(env, PYTHONPATH=env['PYTHONPATH'].replace(h.ROOT, os.path.abspath(code), 1))
     started = time.time()
     done = h.mr_rnn(*args, env=env, cwd=cwd)
     total = time.time() - started
@@ -107,7 +123,16 @@ def main():
     p.add_argument('--iterations', type=int, default=3, help='gradient iterations per run')
     p.add_argument('--runners', default=','.join(RUNNERS),
                    help=f'comma-separated, of {", ".join(RUNNERS)}')
+    p.add_argument('--val', type=int, default=0, metavar='N',
+                   help='also time runs with the first N records of digits-val.jsonl as --val')
+    p.add_argument('--before', metavar='DIR', help='with --val: also time --val with the '
+                   'mr_rnn of this checkout')
     a = p.parse_args()
+    variants = [('', None, None)]
+    if a.val:
+        variants.append(('with --val', 'val', None))
+        if a.before:
+            variants.append(('with --val, before', 'val', a.before))
     runners = [r for r in a.runners.split(',') if r]
     unknown = set(runners) - set(RUNNERS)
     if unknown:
@@ -120,32 +145,45 @@ def main():
     gateway = None          # the cluster's environment, once it is up
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
+        val = None
+        if a.val:
+            val = h.first_lines(os.path.join(ROOT, 'sample_data', 'sequences', 'digits-val.jsonl'),
+                                os.path.join(work, f'digits-val-{a.val}.jsonl'), a.val)
         for size in sizes:
             data = h.first_lines(h.DIGITS, os.path.join(work, f'digits-{size}.jsonl'), size)
             for runner in runners:
-                print(f'{runner}, {size} records ...', file=sys.stderr, flush=True)
-                try:
-                    if runner == 'yarn' and gateway is None:
-                        try:
-                            gateway = stack.enter_context(h.MiniCluster(hadoop_lib()))
-                        except h.MiniCluster.StartFailed as e:
-                            raise Unavailable(str(e)[-300:]) from None
-                    results[runner, size] = train(
-                        runner, data, os.path.join(work, f'{runner}-{size}'), work,
-                        a.iterations, python, gateway if runner == 'yarn' else None)
-                except Unavailable as e:
-                    results[runner, size] = str(e)
+                for label, with_val, code in variants:
+                    print(f'{runner}, {size} records {label}...', file=sys.stderr, flush=True)
+                    out = os.path.join(work, f'{runner}-{size}-{len(label)}')
+                    try:
+                        if runner == 'yarn' and gateway is None:
+                            try:
+                                gateway = stack.enter_context(h.MiniCluster(hadoop_lib()))
+                            except h.MiniCluster.StartFailed as e:
+                                raise Unavailable(str(e)[-300:]) from None
+                        results[runner, size, label] = train(
+                            runner, data, out, work, a.iterations, python,
+                            gateway if runner == 'yarn' else None,
+                            val if with_val else None, code)
+                    except Unavailable as e:
+                        results[runner, size, label] = str(e)
 
     print(f'Wall time per training iteration (one MapReduce job each, median of '
           f'{a.iterations}): LSTM, hidden 8, float64, on the first N records of '
           f'digits-train.jsonl (sequences of 8 steps of 8 values).\n')
+    if a.val:
+        print(f'With --val: the first {a.val} records of digits-val.jsonl'
+              + (f'; "before": the mr_rnn of {a.before}, run with --val the same way.\n'
+                 if a.before else '.\n'))
+    columns = [(n, label) for n in sizes for label, _, _ in variants]
     print('| runner | how | ' + ' | '.join(
-        f's/iteration, N={n} | whole run, N={n}' for n in sizes) + ' |')
-    print('|---|---|' + '---:|---:|' * len(sizes))
+        f's/iteration, N={n}{" " + label if label else ""} | whole run, N={n}'
+        f'{" " + label if label else ""}' for n, label in columns) + ' |')
+    print('|---|---|' + '---:|---:|' * len(columns))
     for runner in runners:
         cells = []
-        for n in sizes:
-            r = results[runner, n]
+        for n, label in columns:
+            r = results[runner, n, label]
             if isinstance(r, str):
                 cells += [f'not run: {r}', '']
                 continue

@@ -20,6 +20,10 @@ from mr_rnn.kernels.optim import DEFAULT_LR, SCHEDULES, STATE_NAMES, OptimizerCo
 
 EXIT_USER_ERROR = 2
 EXIT_JOB_FAILED = 1
+# resume needs the newest checkpoint and a diverged round the one before it;
+# a few more leave room to go back by hand, and disk use stays at N + 2 files
+KEEP_CHECKPOINTS = 5
+CHECKPOINT_HELP = 'a checkpoint (.npz), or a run folder: its best.npz, else its final.npz'
 
 
 class UserError(Exception):
@@ -53,6 +57,9 @@ def build_parser():
     t.add_argument('--job-retries', type=int, default=0, metavar='N',
                    help='run a failed MapReduce job again, up to N times (0); Hadoop '
                    'also retries single task attempts itself')
+    t.add_argument('--keep-checkpoints', type=int, default=KEEP_CHECKPOINTS, metavar='N',
+                   help=f'keep the newest N checkpoints, plus iter-000000 and best.npz\'s '
+                   f'({KEEP_CHECKPOINTS}); 0 keeps every one')
     m = t.add_argument_group('model')
     m.add_argument('--cell', choices=CELLS, default='lstm')
     m.add_argument('--hidden', type=int, default=128)
@@ -104,12 +111,12 @@ def build_parser():
     o.add_argument('--patience', type=int, help='iterations below --tol before stopping (3)')
 
     e = sub.add_parser('evaluate', help='loss and metrics of a checkpoint on data (MapReduce)')
-    e.add_argument('checkpoint')
+    e.add_argument('checkpoint', help=CHECKPOINT_HELP)
     e.add_argument('inputs', nargs='+', metavar='INPUT')
     e.add_argument('--json', action='store_true', help='one JSON object instead of text')
 
     s = sub.add_parser('sample', help='generate text, or forecast a series, from a checkpoint')
-    s.add_argument('checkpoint')
+    s.add_argument('checkpoint', help=CHECKPOINT_HELP)
     s.add_argument('--prime', default='', help='text: the start of the generated text')
     s.add_argument('--length', type=int, default=300, help='characters, or forecast steps')
     s.add_argument('--temperature', type=float, default=1.0)
@@ -120,7 +127,7 @@ def build_parser():
 
     p = sub.add_parser('predict', help='score data with a checkpoint: one JSON line per record '
                        '(MapReduce, map only)')
-    p.add_argument('checkpoint')
+    p.add_argument('checkpoint', help=CHECKPOINT_HELP)
     p.add_argument('inputs', nargs='+', metavar='INPUT')
     p.add_argument('--top-k', type=int, default=5, metavar='K',
                    help='language models: list the K most likely next tokens')
@@ -128,13 +135,13 @@ def build_parser():
                    '(mrjob\'s --output-dir; HDFS on Hadoop); default: standard output')
 
     x = sub.add_parser('export', help='write a checkpoint as ONNX or as a PyTorch state dict')
-    x.add_argument('checkpoint')
+    x.add_argument('checkpoint', help=CHECKPOINT_HELP)
     x.add_argument('output', metavar='OUT', help='OUT.onnx, or OUT.npz (+ OUT.json) for torch')
     x.add_argument('--format', choices=('onnx', 'torch'),
                    help='default: from OUT\'s extension (.onnx: onnx, .npz: torch)')
 
     i = sub.add_parser('inspect', help='a readable summary of a checkpoint')
-    i.add_argument('checkpoint')
+    i.add_argument('checkpoint', help=CHECKPOINT_HELP)
 
     r = sub.add_parser('report', help='one self-contained HTML page about a run: loss '
                        'curves, configuration, timings, samples')
@@ -224,6 +231,30 @@ def runner_args(rest):
     return rest
 
 
+def data_files(paths, runner):
+    """Folders, globs and URIs -> the data files, skipping _* and .* as Hadoop does."""
+    from mr_rnn.driver.inputs import expand, filesystem
+    check_inputs(paths)
+    return expand(paths, filesystem(paths, runner))
+
+
+def checkpoint_of(path):
+    """A checkpoint file as given, or a run folder's best.npz, else its
+    final.npz (named on stderr, so stdout stays the command's output)."""
+    if os.path.isdir(path):
+        for name, what in (('best.npz', 'best'), ('final.npz', 'final')):
+            candidate = os.path.join(path, name)
+            if os.path.isfile(candidate):
+                print(f'mr-rnn: using {candidate} (the run\'s {what} checkpoint)',
+                      file=sys.stderr)
+                return candidate
+        raise UserError(f'{path} is a folder without best.npz or final.npz: give a checkpoint '
+                        'file, or a run folder (train --out) once a round has finished')
+    if not os.path.exists(path):
+        raise UserError(f'{path} is neither a checkpoint nor a run folder: check the path')
+    return path
+
+
 def check_inputs(paths, what='input'):
     for path in paths:
         if '://' in path:
@@ -241,8 +272,11 @@ def cmd_train(args, rest):
     if args.job_retries < 0:
         raise UserError('--job-retries must be 0 or more')
     progress = make_progress(args.quiet, args.log_json)
+    if args.keep_checkpoints < 0:
+        raise UserError('--keep-checkpoints must be 0 (keep all) or more')
     trainer = Trainer(args.out, runner, echo=progress.message, warn=progress.warn,
-                      on_row=progress.row, job_retries=args.job_retries)
+                      on_row=progress.row, job_retries=args.job_retries,
+                      keep_checkpoints=args.keep_checkpoints)
     # what may change when a run is resumed; the rest comes from the checkpoint
     overrides = {k: v for k, v in (('max_iter', args.max_iter), ('tol', args.tol),
                                    ('patience', args.patience), ('target_loss', args.target_loss))
@@ -301,9 +335,10 @@ def cmd_evaluate(args, rest):
     from mr_rnn.driver.train import Trainer
     from mr_rnn.model import Model
     runner = runner_args(rest)
-    check_inputs(args.inputs)
+    inputs = data_files(args.inputs, runner)
+    args.checkpoint = checkpoint_of(args.checkpoint)
     model = Model.load(args.checkpoint)
-    totals = evaluate_totals(args.checkpoint, model.schema.format, args.inputs, runner)
+    totals = evaluate_totals(args.checkpoint, model.schema.format, inputs, runner)
     scalars = totals['scalars']
     Trainer.check_bad(scalars.get('bad', 0), scalars.get('records', 0),
                       scalars.get('examples', []), model.config.max_bad_fraction, 'evaluating')
@@ -376,6 +411,7 @@ def cmd_sample(args, rest):
     from mr_rnn.model import Model
     if rest:
         raise UserError(f'sample runs on this machine; unexpected option {rest[0]}')
+    args.checkpoint = checkpoint_of(args.checkpoint)
     model = Model.load(args.checkpoint)
     if model.schema.task == 'lm' and model.schema.vocab is not None:
         if args.temperature <= 0:
@@ -405,6 +441,7 @@ def cmd_inspect(args, rest):
     from mr_rnn.codec.checkpoint import load_checkpoint
     if rest:
         raise UserError(f'unexpected option {rest[0]}')
+    args.checkpoint = checkpoint_of(args.checkpoint)
     arrays, meta = load_checkpoint(args.checkpoint)
     schema, config = meta['schema'], meta['config']
     print(f'checkpoint   {args.checkpoint} (format {meta["format"]}, checksum ok)')
@@ -437,7 +474,8 @@ def cmd_predict(args, rest):
     from mr_rnn.jobs.mr_predict import MRPredict
     from mr_rnn.model import Model
     runner = runner_args(rest)
-    check_inputs(args.inputs)
+    inputs = data_files(args.inputs, runner)
+    args.checkpoint = checkpoint_of(args.checkpoint)
     if args.top_k < 1:
         raise UserError('--top-k must be at least 1')
     model = Model.load(args.checkpoint)
@@ -447,7 +485,7 @@ def cmd_predict(args, rest):
                         for a in runner)
     counters, output_dir = stream_job(
         MRPredict, ['--format', model.schema.format, '--checkpoint', args.checkpoint,
-                    '--top-k', str(args.top_k), *args.inputs],
+                    '--top-k', str(args.top_k), *inputs],
         runner, sys.stdout if to_stdout else None)
     counters = counters.get('mr_rnn', {})
     records, bad = counters.get('records', 0), counters.get('bad_records', 0)
@@ -463,6 +501,7 @@ def cmd_export(args, rest):
     from mr_rnn.model import Model
     if rest:
         raise UserError(f'export runs on this machine; unexpected option {rest[0]}')
+    args.checkpoint = checkpoint_of(args.checkpoint)
     fmt = args.format or {'.onnx': 'onnx', '.npz': 'torch'}.get(
         os.path.splitext(args.output)[1].lower())
     if fmt is None:

@@ -33,10 +33,12 @@ FLAGS = ['--hidden', '5', '--dtype', 'float64', '--lr', '0.05', '--tol', '0', '-
 KILLS = 20
 
 
-def train_command(run, data=None):
-    """A fresh run, or (without data) --resume of the run."""
+def train_command(run, data=None, keep=2):
+    """A fresh run, or (without data) --resume of the run; pruning all but the
+    newest ``keep`` checkpoints (and iter-000000 and best's) after each round."""
     start = [data, *FLAGS, '--max-iter', '6'] if data else ['--resume']
-    return [sys.executable, '-m', 'mr_rnn', 'train', '--out', str(run), *start]
+    return [sys.executable, '-m', 'mr_rnn', 'train', '--out', str(run), *start,
+            '--keep-checkpoints', str(keep)]
 
 
 def checkpoints(run):
@@ -122,7 +124,9 @@ def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path
     env = dict(os.environ, PYTHONPATH=ROOT)
     straight = tmp_path / 'straight'
     started = time.monotonic()
-    subprocess.run(train_command(straight, data), env=env, check=True, capture_output=True)
+    # the uninterrupted run keeps every checkpoint; the killed ones prune as they go
+    subprocess.run(train_command(straight, data, keep=0), env=env, check=True,
+                   capture_output=True)
     duration = time.monotonic() - started      # on this machine, at this load
     expected = load_arrays(straight / 'final.npz')
     expected_best = load_arrays(straight / 'best.npz')
@@ -180,7 +184,42 @@ def kill_repeatedly(tmp_path, data, env, moments, gate, expected, expected_best,
                                        expected_best) == 0
         assert [r['iteration'] for r in metrics(run)] == list(range(7))
         assert [r['train_loss'] for r in metrics(run)] == expected_losses
+        # iter-000000 and the newest two (the newest is also the best here)
+        assert [os.path.basename(p) for p in checkpoints(run)] == [
+            'iter-000000.npz', 'iter-000005.npz', 'iter-000006.npz']
     return kills, runs
+
+
+def test_keep_checkpoints_2_leaves_at_most_3_files_after_10_rounds(tmp_path):
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(30, seed=2))
+    run = tmp_path / 'run'
+    assert train(run, [data], *FLAGS, '--max-iter', '10', '--keep-checkpoints', '2',
+                 '--quiet') == 0
+    assert 1 <= len(checkpoints(run)) <= 3
+    assert os.path.basename(checkpoints(run)[0]) == 'iter-000000.npz'
+    assert os.path.basename(checkpoints(run)[-1]) == 'iter-000010.npz'
+    assert [r['iteration'] for r in metrics(run)] == list(range(11))
+
+
+def test_pruning_keeps_the_newest_the_first_and_the_best(tmp_path):
+    from mr_rnn.driver.run_dir import RunDir
+    run = RunDir(str(tmp_path))
+    os.makedirs(run.checkpoints)
+    for k in range(10):
+        open(run.checkpoint_path(k), 'w').close()
+    open(os.path.join(run.checkpoints, 'iter-000004.npz.diverged'), 'w').close()
+    assert run.prune(0, [3]) == []                       # 0: keep every one
+    assert run.prune(2, [3]) == [1, 2, 4, 5, 6, 7]
+    assert sorted(os.listdir(run.checkpoints)) == [
+        'iter-000000.npz', 'iter-000003.npz', 'iter-000004.npz.diverged',
+        'iter-000008.npz', 'iter-000009.npz']
+
+
+def test_keep_checkpoints_below_2_is_one_line(tmp_path, capsys):
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(10))
+    assert train(tmp_path / 'run', [data], '--keep-checkpoints', '1') == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and '--keep-checkpoints must be 0 (keep all) or at least 2' in err[0]
 
 
 # ── a task that fails once ──

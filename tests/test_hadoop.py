@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hadoop'))
 import harness as h  # noqa: E402
+from pythons import SUPPORTED, task_python  # noqa: E402
 
 from mr_rnn.driver.runner import failure_message, python_error  # noqa: E402
 from mrjob.step import StepFailedException  # noqa: E402
@@ -244,16 +245,86 @@ def test_hadoop_local_mode_bad_records_end_in_one_line(lib, work, data, node):
                     r'first: \S*digits-bad\.jsonl:201: ', lines[0]), lines[0]
 
 
-def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inline_run, node):
+@pytest.fixture(scope='module')
+def parts_and_val(work, data):
+    """The 200 records as another job leaves them -- part files beside _SUCCESS
+    and _logs/ -- one gzipped, one bzip2ed, one plain; and 50 validation records."""
+    import bz2
+    import gzip
+    folder = work / 'parts'
+    (folder / '_logs').mkdir(parents=True)
+    lines = open(data).read().splitlines(keepends=True)
+    for k, opener, suffix in ((0, gzip.open, '.gz'), (1, bz2.open, '.bz2'), (2, open, '')):
+        with opener(folder / f'part-{k:05d}.jsonl{suffix}', 'wt') as f:
+            f.write(''.join(lines[k::3]))
+    (folder / '_SUCCESS').write_text('')
+    (folder / '_logs' / 'history').write_text('not a record\n')
+    val = h.first_lines(os.path.join(h.ROOT, 'sample_data', 'sequences', 'digits-val.jsonl'),
+                        work / 'digits-val-50.jsonl', 50)
+    reference = str(work / 'inline-val')
+    h.ok(h.mr_rnn('train', data, '--val', val, '--out', reference, *h.TRAIN, '-r', 'inline'))
+    return str(folder), val, reference
+
+
+@pytest.mark.parametrize('version,requirement', SUPPORTED)
+def test_hadoop_local_mode_with_old_task_pythons_reads_part_folders_and_compressed_input(
+        lib, work, parts_and_val, version, requirement):
+    """Tasks under Python 3.8 (numpy 1.24) and 3.9 (numpy 2.0) holding only
+    numpy; input a folder of .gz, .bz2 and plain part files beside _SUCCESS,
+    no --format; validation inside the rounds (files told apart by the file:
+    URIs Hadoop names them with). Train, evaluate and predict equal the inline runner."""
+    python = task_python(version, requirement)
+    folder, val, reference = parts_and_val
+    tag = f'py{version}'
+    conf = h.write_conf(work / f'local-mode-{tag}.conf', 'hadoop', python_bin=python)
+    cwd = work / f'local-cwd-{tag}'
+    cwd.mkdir()
+
+    def hadoop_local(*args):
+        return h.ok(h.mr_rnn(*args, '-r', 'hadoop', '-c', conf, '--hadoop-tmp-dir',
+                             f'file://{work}/hadoop-tmp-{tag}', env=h.local_mode_env(lib), cwd=cwd))
+
+    run = str(work / f'hadoop-local-{tag}')
+    hadoop_local('train', folder, '--val', val, '--out', run, *h.TRAIN, '-v')
+    h.assert_same_weights(reference, run)
+    rows, want = h.metrics(run), h.metrics(reference)
+    assert [r['iteration'] for r in rows] == [0, 1, 2]
+    assert all(r['records'] == h.RECORDS and r['bad_records'] == 0 for r in rows)
+    for got, expected in zip(rows, want):
+        assert got['val_loss'] == pytest.approx(expected['val_loss'], rel=h.RTOL)
+
+    checkpoint = os.path.join(reference, 'final.npz')
+    expected = json.loads(h.ok(h.mr_rnn('evaluate', checkpoint, val, '--json')).stdout)
+    got = json.loads(hadoop_local('evaluate', checkpoint, val, '--json').stdout)
+    assert got['records'] == expected['records'] == 50
+    assert got['loss'] == pytest.approx(expected['loss'], rel=h.RTOL)
+
+    def by_id(text):
+        return sorted((json.loads(line) for line in text.splitlines()), key=lambda r: r['id'])
+    expected = by_id(h.ok(h.mr_rnn('predict', checkpoint, val)).stdout)
+    got = by_id(hadoop_local('predict', checkpoint, val).stdout)
+    assert [r['id'] for r in got] == [r['id'] for r in expected] and len(got) == 50
+    for g, e in zip(got, expected):
+        assert g['class'] == e['class']
+        assert g['probabilities'] == pytest.approx(e['probabilities'], rel=h.RTOL)
+
+
+def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inline_run, node,
+                                                      parts_and_val):
     """Input on HDFS, tasks in YARN containers of their own, the interpreter a
-    Python that has numpy but not mr_rnn: the job ships mr_rnn itself."""
+    Python that has numpy but not mr_rnn: the job ships mr_rnn itself. The
+    validation data, on HDFS too, goes through the rounds' own jobs."""
+    _, val, val_reference = parts_and_val
     hdfs_dir = f'/mr_rnn_tests/{os.getpid()}'
-    h.hadoop(cluster, 'fs', '-mkdir', '-p', hdfs_dir)
+    h.hadoop(cluster, 'fs', '-mkdir', '-p', f'{hdfs_dir}/val')
     h.hadoop(cluster, 'fs', '-put', '-f', data, f'{hdfs_dir}/digits-200.jsonl')
+    h.hadoop(cluster, 'fs', '-put', '-f', val, f'{hdfs_dir}/val/part-00000.jsonl')
+    h.hadoop(cluster, 'fs', '-touchz', f'{hdfs_dir}/val/_SUCCESS')
     conf = h.write_conf(work / 'cluster.conf', 'hadoop', python_bin=node)
     run, cwd = str(work / 'yarn'), work / 'yarn-cwd'
     cwd.mkdir()
-    done = h.ok(h.mr_rnn('train', f'hdfs://{hdfs_dir}/digits-200.jsonl', '--out', run, *h.TRAIN,
+    done = h.ok(h.mr_rnn('train', f'hdfs://{hdfs_dir}/digits-200.jsonl', '--val',
+                         f'hdfs://{hdfs_dir}/val', '--out', run, *h.TRAIN,
                          '-r', 'hadoop', '-c', conf, '-v', env=cluster, cwd=cwd))
     log = done.stderr
 
@@ -262,9 +333,11 @@ def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inli
     assert [r['iteration'] for r in rows] == [0, 1, 2]
     assert all(r['records'] == h.RECORDS and r['bad_records'] == 0 for r in rows)
     assert {'records': h.RECORDS, 'bad_records': 0} in h.counter_blocks(log)
+    for got, want in zip(rows, h.metrics(val_reference)):
+        assert got['val_loss'] == pytest.approx(want['val_loss'], rel=h.RTOL)
 
-    # describe, 2 gradient steps, evaluate: each a YARN application whose
-    # containers the ResourceManager allocated
+    # describe, 2 gradient steps, evaluate -- validation adds no job: each a
+    # YARN application whose containers the ResourceManager allocated
     apps = re.findall(r'Submitted application (application_(\d+)_(\d+))', log)
     assert len(apps) == 4, log[-5000:]
     cluster_log = open(os.path.join(os.path.dirname(cluster['HADOOP_CONF_DIR']),

@@ -9,6 +9,7 @@
 import glob
 import json
 import os
+import re
 import shutil
 
 from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
@@ -107,6 +108,23 @@ class RunDir:
             f.write(json.dumps(row) + '\n')
             f.flush()
             os.fsync(f.fileno())
+
+    def prune(self, keep, protect=()):
+        """Delete all checkpoints but the newest ``keep``, iter-000000 and the
+        iterations in ``protect`` (best.npz's); 0 keeps every one. Called only
+        once the newest is safely written: a kill at any moment leaves it."""
+        if not keep:
+            return []
+        found = sorted((int(name[len('iter-'):-len('.npz')]), name)
+                       for name in os.listdir(self.checkpoints)
+                       if re.fullmatch(r'iter-\d{6,}\.npz', name))
+        kept = {0, *protect, *(iteration for iteration, _ in found[-keep:])}
+        removed = []
+        for iteration, name in found:
+            if iteration not in kept:
+                os.unlink(os.path.join(self.checkpoints, name))
+                removed.append(iteration)
+        return removed
 
     def publish(self, name, iteration):
         """Copy iter-k to final.npz / best.npz atomically."""

@@ -1,13 +1,14 @@
 """The training loop: one MapReduce job per iteration, until done.
 
     describe the data (one pass) -> schema -> initial weights = checkpoint 0
-    for k = 0, 1, ...:  gradient job on checkpoint k -> loss(k), checkpoint k+1
-                        [evaluate job on --val]     -> val_loss(k)
+    for k = 0, 1, ...:  gradient job on checkpoint k -> loss(k), val_loss(k), checkpoint k+1
                         metrics line k, convergence test
     evaluate job on the last checkpoint             -> its metrics line
 
-Metrics line k always describes checkpoint k: the losses are those of its
-weights, measured by the same pass that computed its gradient.
+One job per round, with or without validation: validation records (--val
+files, or the --val-fraction share) go through the same job and add to loss
+sums of their own. Metrics line k always describes checkpoint k: the losses
+are those of its weights, measured by the same pass that computed its gradient.
 """
 import math
 import os
@@ -19,10 +20,13 @@ import numpy as np
 from mr_rnn.codec.checkpoint import write_atomic
 from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
+from mr_rnn.driver.inputs import (check_upload_names, expand, filesystem, format_of, is_uri,
+                                  runner_name, uploads_local_files)
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.export import init_from_state_dict
 from mr_rnn.jobs.mr_average_step import MRAverageStep
+from mr_rnn.jobs.base import VAL_KEY
 from mr_rnn.jobs.mr_describe_data import MRDescribeData
 from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_gradient_step import STATS_KEY, MRGradientStep
@@ -50,27 +54,46 @@ def _stats(scalars):
                  scalars.get('examples', []), scalars.get('correct', 0))
 
 
-def format_of(inputs, given):
-    if given:
-        return given
-    exts = {os.path.splitext(p.rstrip('/'))[1].lower() for p in inputs}
-    guess = {'.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv', '.txt': 'text'}
-    formats = {guess.get(e) for e in exts}
-    if len(formats) == 1 and None not in formats:
-        return formats.pop()
-    raise ConfigError('cannot tell the input format from the file names: add --format text, '
-                      'jsonl or csv')
-
-
 class Trainer:
     def __init__(self, run_dir, runner_args, echo=print, warn=print, on_row=None,
-                 job_retries=0):
+                 job_retries=0, keep_checkpoints=0):
         self.run = RunDir(run_dir)
         self.runner_args = list(runner_args)
         self.echo, self.warn = echo, warn
         # each metrics row once written, with the config (driver/progress.py shows it)
         self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
         self.job_retries = job_retries      # a failed job runs again this many times
+        # newest checkpoints kept (and iter-000000, and best's); 0: all
+        if keep_checkpoints and keep_checkpoints < 2:
+            raise ConfigError('--keep-checkpoints must be 0 (keep all) or at least 2: a '
+                              'diverged round goes back to the checkpoint before the newest')
+        self.keep_checkpoints = keep_checkpoints
+        self._files = {}
+        self.uploaded_val_names = []    # local --val files a runner uploads: their names
+
+    def data_files(self, inputs, val):
+        """The data files behind the paths given (folders, globs, URIs), listed
+        once per session: (training files, validation files)."""
+        key = (tuple(inputs), tuple(val))
+        if key not in self._files:
+            fs = filesystem([*inputs, *val], self.runner_args)
+            files, val_files = expand(inputs, fs), expand(val, fs, 'validation')
+            both = [f for f in val_files if f in set(files)]
+            if both:
+                # a task tells validation records by their file: one file cannot be both
+                raise ConfigError(f'{both[0]} is both training and validation data: '
+                                  'give --val files that are not among the inputs, or use '
+                                  '--val-fraction to hold out a share of the inputs')
+            if val_files and runner_name(self.runner_args) == 'spark' and \
+                    '--emulate-map-input-file' not in self.runner_args:
+                # Spark's tasks name a record's file only when asked to
+                self.runner_args.append('--emulate-map-input-file')
+            if val_files and uploads_local_files(self.runner_args):
+                check_upload_names(files, val_files)
+                self.uploaded_val_names = [os.path.basename(f) for f in val_files
+                                           if not is_uri(f)]
+            self._files[key] = (files, val_files)
+        return self._files[key]
 
     def run_job(self, job_class, job_args):
         return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn)
@@ -81,36 +104,60 @@ class Trainer:
         output, _ = self.run_job(MRDescribeData, ['--format', fmt, *inputs])
         return dict(output).get('facts', {'records': 0})
 
-    def training_step(self, model, inputs):
-        """One round: the gradient job (or the averaging job) on checkpoint k."""
+    def training_step(self, model, inputs, val=()):
+        """One round: the gradient job (or the averaging job) on checkpoint k,
+        which also measures checkpoint k's validation loss when there is
+        validation data: (train Stats, blocks, counters, steps, val Stats or None)."""
         path = self.run.checkpoint_path(model.iteration)
         cfg = model.config
         args = ['--format', model.schema.format, '--checkpoint', path, *self.split('train', cfg)]
         if cfg.optimizer.clip_norm and cfg.mode == 'gradient':
             args.append('--global-norm')
         job = MRAverageStep if cfg.mode == 'average' else MRGradientStep
-        output, counters = self.run_job(job, [*args, *inputs])
+        output, counters = self.run_job(job, [*args, *self.with_val(cfg, val), *inputs, *val])
         blocks = dict(output)
         stats_packet = blocks.pop(STATS_KEY, {'scalars': {}})['scalars']
-        return _stats(stats_packet), blocks, counters, stats_packet.get('max_steps', 1)
+        val_stats = self.val_stats(blocks.pop(VAL_KEY, None), cfg, val)
+        return (_stats(stats_packet), blocks, counters, stats_packet.get('max_steps', 1),
+                val_stats)
 
     @staticmethod
     def split(which, config):
         return ['--split', which] if config.val_fraction > 0 else []
 
-    def evaluate(self, model_path, fmt, inputs, split=()):
+    def with_val(self, config, val):
+        """The job options that route validation records (the --val files, else
+        the --val-fraction share of the inputs) into sums of their own."""
+        if not (val or config.val_fraction):
+            return []
+        return ['--with-val', *(a for path in val for a in ('--val-path', path)),
+                *(a for name in self.uploaded_val_names for a in ('--val-name', name))]
+
+    @staticmethod
+    def val_stats(packet, config, val):
+        if not (val or config.val_fraction):
+            return None
+        return _stats((packet or {'scalars': {}})['scalars'])
+
+    def evaluate(self, model_path, fmt, inputs, split=(), val=(), config=None):
+        """(Stats, validation Stats or None) of a checkpoint: one job."""
+        with_val = self.with_val(config, val) if config is not None else []
         output, _ = self.run_job(MREvaluate, ['--format', fmt, '--checkpoint', model_path,
-                                              *split, *inputs])
-        return _stats(dict(output).get(STATS_KEY, {'scalars': {}})['scalars'])
+                                              *split, *with_val, *inputs, *val])
+        totals = dict(output)
+        stats = _stats(totals.get(STATS_KEY, {'scalars': {}})['scalars'])
+        return stats, (self.val_stats(totals.get(VAL_KEY), config, val) if config else None)
 
     # ── the loop ──
 
     def start(self, config, inputs, val, init_from=None):
-        fmt = format_of(inputs, config.data.format)
+        files, _ = self.data_files(inputs, val)
+        fmt = format_of(files, config.data.format)
         config = replace(config, data=replace(config.data, format=fmt))
+        # the paths as given: a resumed run lists its folders again
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
-        facts = self.describe(inputs, fmt)
+        facts = self.describe(files, fmt)
         self.check_bad(facts.get('bad', 0), facts.get('records', 0), facts.get('examples', []),
                        config.max_bad_fraction, 'describing the data')
         schema = schema_from_facts(facts, config.data, config.model.task)
@@ -136,16 +183,18 @@ class Trainer:
         return model, history, description['inputs'], description['val']
 
     def train(self, model, history, inputs, val):
+        inputs, val = self.data_files(inputs, val)
         while True:
             config = model.config
             done = model.iteration >= config.max_iter or self.should_stop(history, config)
             started = time.time()
             path = self.run.checkpoint_path(model.iteration)
             if done:
-                stats = self.evaluate(path, model.schema.format, inputs, self.split('train', config))
+                stats, held_out = self.evaluate(path, model.schema.format, inputs,
+                                                self.split('train', config), val, config)
                 blocks, counters, steps = None, {}, 0
             else:
-                stats, blocks, counters, steps = self.training_step(model, inputs)
+                stats, blocks, counters, steps, held_out = self.training_step(model, inputs, val)
             self.check_bad(stats.bad, stats.records, stats.examples, config.max_bad_fraction,
                            f'iteration {model.iteration}')
             self.report_bad(stats, history)
@@ -155,9 +204,7 @@ class Trainer:
                 model, history = self.recover(model, stats.loss, history)
                 continue
             row = self.metrics_row(model, stats, blocks, counters, started)
-            if val or config.val_fraction:
-                held_out = self.evaluate(path, model.schema.format, val or inputs,
-                                         self.split('val', config))
+            if held_out is not None:
                 row['val_loss'] = held_out.loss
             row['seconds'] = round(time.time() - started, 3)
             self.run.append_metrics(row)
@@ -175,6 +222,7 @@ class Trainer:
                 # loss, and they have diverged as surely as a NaN loss says
                 model, history = self.recover(model, math.nan, history)
                 continue
+            self.run.prune(self.keep_checkpoints, [self.best_iteration(history)])
             plot_losses(self.run)
 
     @staticmethod
@@ -233,10 +281,14 @@ class Trainer:
                      model.optim_step + steps, model.lr_scale)
 
     def publish_best(self, history):
+        if self.best_iteration(history) == history[-1]['iteration']:
+            self.run.publish('best.npz', history[-1]['iteration'])
+
+    @staticmethod
+    def best_iteration(history):
+        """The iteration best.npz holds: the lowest validation (else training) loss."""
         key = 'val_loss' if history[-1]['val_loss'] is not None else 'train_loss'
-        best = min(history, key=lambda r: r[key])
-        if best is history[-1]:
-            self.run.publish('best.npz', best['iteration'])
+        return min(history, key=lambda r: r[key])['iteration']
 
     @staticmethod
     def should_stop(history, config):

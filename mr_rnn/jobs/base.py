@@ -4,7 +4,11 @@ Line formats (text, jsonl) use a plain ``mapper``, so Hadoop may split files
 anywhere; csv time series use ``mapper_raw``, one whole file per map task,
 because a window needs consecutive rows.
 """
+import bz2
+import gzip
 import os
+import posixpath
+import re
 
 import numpy as np
 from mrjob.compat import jobconf_from_env
@@ -16,6 +20,7 @@ from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
 from mr_rnn.data.sampling import in_sample
+from mr_rnn.kernels.accumulate import LossSum
 from mr_rnn.model import Model
 
 
@@ -67,8 +72,10 @@ class RecordJob(MRJob):
         return self.on_record(raw, where) or ()
 
     def _mapper_raw_file(self, path, uri):
-        """(local path of one whole input file, its URI) -> whatever on_file yields."""
-        with open(path, 'rb') as f:
+        """(local path of one whole input file, its URI) -> whatever on_file yields.
+        mrjob hands a raw file over as it is stored: this reads through .gz and .bz2."""
+        self._path = uri
+        with _open_decompressed(path, uri) as f:
             lines = (line.rstrip(b'\n') for line in f)
             yield from self.on_file(lines, lambda n: f'{uri}:{n}') or ()
 
@@ -93,12 +100,29 @@ def _fail_once_for_tests(job, phase):
     raise RuntimeError(f'{what} task failed on purpose (MR_RNN_TEST_FAIL_ONCE)')
 
 
+def _open_decompressed(path, uri):
+    """The file as text bytes. The name alone cannot say: mrjob's local runner
+    hands over a decompressed copy of a .gz, its inline runner and Hadoop the
+    stored bytes, so the file's first bytes decide."""
+    with open(path, 'rb') as f:
+        magic = f.read(3)
+    name = uri.lower()
+    if name.endswith('.gz') and magic[:2] == b'\x1f\x8b':
+        return gzip.open(path, 'rb')
+    if name.endswith('.bz2') and magic == b'BZh':
+        return bz2.open(path, 'rb')
+    return open(path, 'rb')
+
+
 def _lines_before(path, offset):
     """Line number where a split starts, when the file can be read here (local
     files: inline, local, Hadoop on file://); None on HDFS, where a byte offset
-    names the record instead."""
+    names the record instead, and inside a compressed file (Hadoop splits .bz2
+    at offsets in the compressed bytes)."""
     if offset == 0:
         return 0
+    if path.lower().endswith(('.gz', '.bz2')):
+        return None
     try:
         count, left = 0, offset
         with open(path, 'rb') as f:
@@ -115,6 +139,17 @@ def _lines_before(path, offset):
 
 # the held-out share depends on nothing but the record: stable across runs and seeds
 VAL_ITERATION, VAL_SEED = -1, 0x5EED
+VAL_KEY = '__val__'
+_URI = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*)?(?P<path>/.*)$')
+
+
+def file_key(path):
+    """One file's name as both the driver and a task see it: the path part of
+    a URI. The driver names local files by absolute paths; tasks read them from
+    mapreduce.map.input.file as given (mrjob's runners), or as file:/... and
+    hdfs://host:port/... (Hadoop)."""
+    match = _URI.match(path)
+    return match.group('path') if match else path
 
 
 class ModelRecordJob(RecordJob):
@@ -132,6 +167,14 @@ class ModelRecordJob(RecordJob):
                           help='checkpoint (.npz): weights, optimizer state, configuration')
         self.add_passthru_arg('--split', choices=('all', 'train', 'val'), default='all',
                               help='with --val-fraction: the training or the held-out records')
+        self.add_passthru_arg('--with-val', action='store_true',
+                              help='also sum the loss of the validation records (--val-path '
+                              'files, else the --val-fraction share) under __val__')
+        self.add_passthru_arg('--val-path', action='append', default=[],
+                              help='an input file whose records are validation records')
+        self.add_passthru_arg('--val-name', action='append', default=[],
+                              help='the name of a local --val-path file that the runner '
+                              'uploads (into a files/ folder) before the tasks read it')
 
     def load_model(self):
         self.model = Model.load(self.options.checkpoint)
@@ -144,37 +187,81 @@ class ModelRecordJob(RecordJob):
             self.read = line_reader(self.model.schema, cfg.data)
         self.sums = self.start_sums()
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
+        # validation records: the loss of these very weights, in sums of their
+        # own, never in the gradient or the local training
+        self.val_stream = self.val_sums = None
+        if self.options.with_val:
+            self.val_stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
+            self.val_sums = LossSum(self.model.params, self.model.spec)
+        self.val_files = {file_key(p) for p in self.options.val_path}
 
-    def wanted(self, record_bytes):
+    def route(self, record_bytes):
+        """Where a record goes: 'train', 'val', or None (not used by this job)."""
         cfg = self.model.config
-        if self.options.split != 'all' and cfg.val_fraction > 0:
+        from_val_file = self.from_val_file()
+        held_out = None
+        if cfg.val_fraction > 0 and (self.options.split != 'all' or from_val_file):
             held_out = in_sample(record_bytes, VAL_ITERATION, VAL_SEED, cfg.val_fraction)
-            if held_out != (self.options.split == 'val'):
-                return False
-        return in_sample(record_bytes, self.model.iteration, cfg.seed, self.fraction)
+        if from_val_file:       # with --val-fraction too, only their held-out share
+            return 'val' if held_out is not False and self.val_sums is not None else None
+        if held_out is not None and held_out != (self.options.split == 'val'):
+            val_here = self.val_sums is not None and not self.val_files and held_out
+            return 'val' if val_here else None
+        if in_sample(record_bytes, self.model.iteration, cfg.seed, self.fraction):
+            return 'train'
+        return None
+
+    def from_val_file(self):
+        if not self.val_files:
+            return False
+        if getattr(self, '_path', '?') == '?':
+            # never guess: a validation record trained on would go unnoticed
+            raise RuntimeError('this runner does not name the file a record comes from, so '
+                               '--val files cannot be told apart: on Spark set '
+                               'emulate_map_input_file: true in mrjob.conf, or use --val-fraction')
+        path = file_key(self._path)
+        if path in self.val_files:
+            return True
+        # a local file that Hadoop (EMR, Dataproc) reads from the job's upload folder
+        folder, name = posixpath.split(path)
+        return name in self.options.val_name and posixpath.basename(folder) == 'files'
+
+    def stream_for(self, record_bytes):
+        """(batch stream, sums) for a record, or None."""
+        where = self.route(record_bytes)
+        if where == 'train':
+            return self.stream, self.sums
+        return (self.val_stream, self.val_sums) if where == 'val' else None
 
     def on_record(self, raw, where):
-        if not self.wanted(raw):
+        target = self.stream_for(raw)
+        if target is None:
             return
-        for batch in self.stream.add_record(self.read, raw, where):
-            self.sums.add(batch)
+        stream, sums = target
+        for batch in stream.add_record(self.read, raw, where):
+            sums.add(batch)
 
     def on_file(self, lines, where):
         cfg = self.model.config.data
         reader = CsvReader(self.model.schema, cfg.window, cfg.horizon)
         try:
             for item in reader.sequences_from_file(lines, where):
+                stream, sums = self.stream, self.sums
+                if self.from_val_file():
+                    stream, sums = self.val_stream, self.val_sums
                 if isinstance(item, Sequence):
-                    if not self.wanted(item.x.tobytes() + item.y.tobytes()):
+                    target = self.stream_for(item.x.tobytes() + item.y.tobytes())
+                    if target is None:
                         continue
-                    self.stream.stats['records'] += 1
-                    batches = self.stream.add_sequences([item])
+                    stream, sums = target
+                    stream.stats['records'] += 1
+                    batches = stream.add_sequences([item])
                 else:
-                    self.stream.stats['records'] += 1
-                    self.stream.add_bad(*item)
+                    stream.stats['records'] += 1
+                    stream.add_bad(*item)
                     batches = []
                 for batch in batches:
-                    self.sums.add(batch)
+                    sums.add(batch)
         except BadRecord as e:
             self.stream.add_bad(where(1), e)
         return ()
@@ -187,6 +274,18 @@ class ModelRecordJob(RecordJob):
         self.increment_counter('mr_rnn', 'records', stats['records'])
         self.increment_counter('mr_rnn', 'bad_records', stats['bad'])
         return stats
+
+    def val_packets(self):
+        """-> (VAL_KEY, {loss_sum, count, correct, records, bad, sequences, examples})
+        when validating: the loss of the job's weights on the validation records."""
+        if self.val_sums is None:
+            return
+        batch = self.val_stream.flush()
+        if batch is not None:
+            self.val_sums.add(batch)
+        sums = self.val_sums
+        yield VAL_KEY, {'scalars': dict(self.val_stream.stats, loss_sum=sums.loss_sum,
+                                        count=sums.count, correct=sums.correct), 'arrays': {}}
 
     def start_sums(self):
         raise NotImplementedError

@@ -12,7 +12,7 @@ tasks: each task's trajectory sees only its own shard.
 """
 
 from mr_rnn.codec.wire import PacketProtocol, add_packets
-from mr_rnn.jobs.base import ModelRecordJob
+from mr_rnn.jobs.base import VAL_KEY, ModelRecordJob
 from mr_rnn.kernels.accumulate import LocalTraining
 
 STATS_KEY = '__stats__'
@@ -38,8 +38,10 @@ class MRAverageStep(ModelRecordJob):
 
     def mapper_final_emit_weights(self):
         """-> (STATS_KEY, {loss_sum, count, max_steps, records, bad, ...})
-           -> (param name, {weight} + {param, optim.<state>: times weight})"""
+           -> (param name, {weight} + {param, optim.<state>: times weight})
+           -> (VAL_KEY, {loss_sum, count, ...}) with --with-val: the broadcast weights' loss"""
         stats = self.flush_stream()
+        yield from self.val_packets()
         local = self.sums
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=local.loss_sum, count=local.count,
                                           max_steps=local.steps), 'arrays': {}}
@@ -53,10 +55,10 @@ class MRAverageStep(ModelRecordJob):
         yield key, add_packets(packets)
 
     def reducer_average(self, key, packets):
-        """(STATS_KEY, packets) -> (STATS_KEY, totals)
+        """(STATS_KEY or VAL_KEY, packets) -> (that key, totals)
            (param name, packets) -> (param name, {param, optim.<state>}: weighted averages)"""
         total = add_packets(packets)
-        if key == STATS_KEY:
+        if key in (STATS_KEY, VAL_KEY):
             yield key, total
             return
         weight = total['scalars']['weight']

@@ -4,7 +4,7 @@
              classification: confusion matrix; regression: squared and absolute
              error sums per output dimension
     combine: add
-    reduce:  add -> (__stats__, totals)
+    reduce:  add -> (__stats__, totals) [and (__val__, totals) with --with-val]
 """
 from mr_rnn.codec.wire import PacketProtocol, add_packets
 from mr_rnn.jobs.base import ModelRecordJob
@@ -30,14 +30,16 @@ class MREvaluate(ModelRecordJob):
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, correct, records, bad, sequences, examples}
-                          + {confusion (C, C) | sq_err, abs_err (O,): float64 sums})"""
+                          + {confusion (C, C) | sq_err, abs_err (O,): float64 sums})
+           -> (VAL_KEY, {loss_sum, count, correct, ...}) with --with-val"""
         stats = self.flush_stream()
+        yield from self.val_packets()
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum, count=self.sums.count,
                                           correct=self.sums.correct),
                           'arrays': self.sums.arrays}
 
     def reducer_add_sums(self, key, packets):
-        """(STATS_KEY, packets) -> (STATS_KEY, their sum)"""
+        """(STATS_KEY or VAL_KEY, packets) -> (that key, their sum)"""
         yield key, add_packets(packets)
 
 

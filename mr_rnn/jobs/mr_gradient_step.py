@@ -19,12 +19,13 @@ clips exactly as clipping the one concatenated gradient would.
 from mrjob.step import MRStep
 
 from mr_rnn.codec.wire import PacketProtocol, add_packets
-from mr_rnn.jobs.base import ModelRecordJob
+from mr_rnn.jobs.base import VAL_KEY, ModelRecordJob
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
 
 STATS_KEY = '__stats__'
 SQ = 'sq.'
+TOTALS = (STATS_KEY, VAL_KEY)       # keys whose packets are only added up
 
 
 class MRGradientStep(ModelRecordJob):
@@ -51,8 +52,10 @@ class MRGradientStep(ModelRecordJob):
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, records, bad, sequences, examples})
-           -> (param name, {count} + {grad: float64 gradient of this shard's loss sum})"""
+           -> (param name, {count} + {grad: float64 gradient of this shard's loss sum})
+           -> (VAL_KEY, {loss_sum, count, ...}) with --with-val"""
         stats = self.flush_stream()
+        yield from self.val_packets()
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum,
                                           count=self.sums.count), 'arrays': {}}
         if self.sums.count:
@@ -64,21 +67,21 @@ class MRGradientStep(ModelRecordJob):
         yield key, add_packets(packets)
 
     def reducer_apply_update(self, key, packets):
-        """(STATS_KEY, packets) -> (STATS_KEY, totals)
+        """(STATS_KEY or VAL_KEY, packets) -> (that key, totals)
            (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>})"""
         total = add_packets(packets)
-        if key == STATS_KEY:
+        if key in TOTALS:
             yield key, total
             return
         grad, grad_sq = mean_gradient(total['arrays']['grad'], total['scalars']['count'])
         yield key, self.updated_block(key, grad, grad_sq)
 
     def reducer_share_norms(self, key, packets):
-        """(STATS_KEY, packets) -> (STATS_KEY, totals)
+        """(STATS_KEY or VAL_KEY, packets) -> (that key, totals)
            (param name, packets) -> (param name, {grad: mean gradient})
                                  -> (every param name, {sq.<param name>: its squared norm})"""
         total = add_packets(packets)
-        if key == STATS_KEY:
+        if key in TOTALS:
             yield key, total
             return
         grad, grad_sq = mean_gradient(total['arrays']['grad'], total['scalars']['count'])
@@ -87,10 +90,10 @@ class MRGradientStep(ModelRecordJob):
             yield name, {'scalars': {SQ + key: grad_sq}, 'arrays': {}}
 
     def reducer_clip_and_update(self, key, packets):
-        """(STATS_KEY, totals) -> (STATS_KEY, totals)
+        """(STATS_KEY or VAL_KEY, totals) -> (that key, totals)
            (param name, {grad} and every block's {sq.<name>}) -> (param name, updated block)"""
         total = add_packets(packets)
-        if key == STATS_KEY:
+        if key in TOTALS:
             yield key, total
             return
         norms = {k[len(SQ):]: v for k, v in total['scalars'].items() if k.startswith(SQ)}

@@ -1,0 +1,92 @@
+"""Task interpreters like the ones clusters ship: an old CPython in a fresh
+venv holding numpy from PyPI and nothing else (no mrjob: it ships itself,
+no mr_rnn: the job ships it). Made once, cached under
+~/.cache/mr_rnn/pythons (MR_RNN_PYTHONS to move it); `make task-pythons`
+makes them ahead of the tests.
+
+Where an interpreter is missing (no python3.X on PATH, none under pyenv) or
+PyPI cannot be reached, the tests that need it skip with the reason; under
+CI (CI=true, 1 or yes) that is a failure instead.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+# (Python, numpy requirement): the oldest supported pair, and 3.9 with the
+# newest numpy it gets from PyPI
+SUPPORTED = [('3.8', 'numpy==1.24.4'), ('3.9', 'numpy<2.1')]
+CACHE = os.environ.get('MR_RNN_PYTHONS',
+                       os.path.join(os.path.expanduser('~'), '.cache', 'mr_rnn', 'pythons'))
+
+
+def in_ci():
+    return os.environ.get('CI', '').lower() in ('true', '1', 'yes')
+
+
+def unavailable(reason):
+    if in_ci():
+        pytest.fail(f'{reason} (CI is set: the old-Python tests must run)')
+    pytest.skip(reason)
+
+
+def base_interpreter(version):
+    """pyenv's build of the version, else python3.X on PATH (not a pyenv shim,
+    which fails for versions pyenv does not have selected)."""
+    root = os.environ.get('PYENV_ROOT', os.path.join(os.path.expanduser('~'), '.pyenv'))
+    candidates = sorted(glob.glob(os.path.join(root, 'versions', f'{version}.*', 'bin', 'python')))
+    if candidates:
+        return candidates[-1]
+    found = shutil.which(f'python{version}')
+    if found and '/shims/' not in found:
+        return found
+    return None
+
+
+def venv_name(version, requirement):
+    return f'py{version}-' + ''.join(c if c.isalnum() or c == '.' else '_' for c in requirement)
+
+
+def task_python(version, requirement=None):
+    """The venv's interpreter (made if missing); ``requirement`` None: no numpy."""
+    base = base_interpreter(version)
+    if base is None:
+        unavailable(f'no Python {version} here (python{version} on PATH or pyenv)')
+    dest = os.path.join(CACHE, venv_name(version, requirement or 'bare'))
+    python = os.path.join(dest, 'bin', 'python')
+    ready = os.path.join(dest, '.ready')
+    if not os.path.exists(ready):
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(CACHE, exist_ok=True)
+        made = subprocess.run([base, '-m', 'venv'] + (['--without-pip'] if not requirement else [])
+                              + [dest], capture_output=True, text=True, timeout=600)
+        if made.returncode:
+            unavailable(f'cannot make a Python {version} venv: {made.stderr.strip()[-300:]}')
+        if requirement:
+            pip = subprocess.run([python, '-m', 'pip', 'install', '-q', requirement],
+                                 capture_output=True, text=True, timeout=1200)
+            if pip.returncode:
+                unavailable(f'cannot install {requirement} for Python {version} from PyPI: '
+                            f'{pip.stderr.strip()[-300:]}')
+        open(ready, 'w').close()
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    has = subprocess.run([python, '-c', 'import mrjob'], capture_output=True, env=env, cwd=dest)
+    assert has.returncode != 0, f'{python} has mrjob: not a bare node Python'
+    return python
+
+
+def numpy_version(python):
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([python, '-c', 'import numpy; print(numpy.__version__)'], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+if __name__ == '__main__':       # make task-pythons
+    for version, requirement in SUPPORTED + [('3.7', None), ('3.8', 'numpy==1.23.5')]:
+        try:
+            print(task_python(version, requirement))
+        except BaseException as e:      # pytest's skip: the tests say it again
+            print(f'python {version} with {requirement}: {e}', file=sys.stderr)
