@@ -7,7 +7,7 @@ the held-out loss (--val-fraction 0.1: the same lines whatever K) after every
 round, and the rounds each needs to reach the targets.
 
     python bench/average_mode.py                      # the runs behind the defaults
-    python bench/average_mode.py --tasks 1 16 --config 'nesterov 0.7/0.9'
+    python bench/average_mode.py --tasks 1 16 --config default
     python bench/average_mode.py --share 1 --targets 2.0 1.9 --rounds 12
 
 Rounds, not seconds, are compared: the machine may be shared.
@@ -33,10 +33,11 @@ def nesterov(lr, mu):
 
 
 CONFIGS = {
-    'plain averaging': ['--outer-optimizer', 'sgd', '--outer-lr', '1'],
-    'nesterov 0.7/0.9': nesterov(0.7, 0.9),
-    'nesterov 0.7/0.9, inner state reset': nesterov(0.7, 0.9) + ['--inner-state', 'reset'],
-    'nesterov 0.7/0.9, 16 local steps': nesterov(0.7, 0.9) + ['--local-steps', '16'],
+    # the old average mode: one pass, the weights and Adam's state averaged
+    'plain averaging': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--inner-state', 'average'],
+    'nesterov 0.7/0.9, inner state averaged': nesterov(0.7, 0.9) + ['--inner-state', 'average'],
+    'default': [],      # nesterov 0.7/0.9, inner state reset, a pass of at least 64 steps
+    'default, 16 local steps': ['--local-steps', '16'],
 }
 
 
