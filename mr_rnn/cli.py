@@ -119,7 +119,7 @@ def build_parser():
     o.add_argument('--tol', type=float, help='relative improvement of the best loss that '
                    'counts as progress (1e-4)')
     o.add_argument('--patience', type=int, help='stop after this many rounds without progress, '
-                   'counted from the best (default 10 full batch, 20 with --sample-fraction or '
+                   'counted from the best (default 30 full batch, 40 with --sample-fraction or '
                    '--mode average)')
 
     e = sub.add_parser('evaluate', help='loss and metrics of a checkpoint on data (MapReduce)')

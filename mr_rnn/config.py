@@ -84,7 +84,7 @@ class TrainConfig:
     batch_size: int = 32        # sequences per forward/backward inside a mapper
     max_iter: int = 50          # MapReduce rounds (one gradient step each)
     tol: float = 1e-4           # stop when the best loss has not improved by > tol (relative) ...
-    patience: int = None        # ... for this many rounds; None: 10 full batch, 20 sampled/average
+    patience: int = None        # ... for this many rounds; None: 30 full batch, 40 sampled/average
     max_bad_fraction: float = 0.01
     sample_fraction: float = 1.0   # records per iteration, chosen by a per-record hash
     mode: str = 'gradient'      # gradient: one exact step per round | average: local SGD
