@@ -438,6 +438,9 @@ def cmd_inspect(args, rest):
           f'output {schema["output_size"]} {"per step" if schema["per_step"] else "at the last step"}')
     opt = config['optimizer']
     print(f'optimizer    {opt["name"]} lr {opt["lr"]:g}')
+    if config.get('mode') == 'average' and 'outer_optimizer' in config:
+        print(f'average mode outer {config["outer_optimizer"]} lr {config["outer_lr"]:g} momentum '
+              f'{config["outer_momentum"]:g}, inner state {config["inner_state"]}')
     if schema.get('vocab'):
         shown = ''.join(c for c in schema['vocab'][1:] if c.isprintable())
         print(f'vocabulary   {len(schema["vocab"])} symbols: {shown[:60]!r}')
