@@ -227,6 +227,9 @@ def test_a_task_keeps_at_most_its_memory_budget_of_batches():
     assert {id(b) for b in other.batches} != kept       # a different one next round
     local.train()
     assert local.steps == 30
+    one_pass = _local(batches, local_epochs=1, memory_bytes=10 * size)
+    one_pass.train()
+    assert one_pass.steps == 10                         # a pass over the sample, not the shard
 
 
 def test_inner_work_flags_are_checked():

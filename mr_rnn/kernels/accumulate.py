@@ -125,7 +125,8 @@ class LocalTraining:
 
     Memory is bounded: the batches are kept up to ``memory_bytes``; past that,
     a uniform sample of that size (reservoir sampling, seeded by seed and
-    round, so a different sample every round) stands for the shard. The steps
+    round, so a different sample every round) stands for the shard, and B
+    counts the sample's batches. The steps
     walk an endless stream of shuffled passes over the kept batches, pass e in
     the order of a permutation seeded by (seed, e); round k of S steps takes
     positions k S ... k S + S - 1 of it, so that rounds of fewer steps than B
@@ -169,9 +170,11 @@ class LocalTraining:
     def planned_steps(self):
         if self.local_steps:
             return self.local_steps
+        # a pass over a shard larger than the memory budget is a pass over its sample
+        batches = len(self.batches) if self.full else self.seen
         if self.local_epochs:
-            return max(1, round(self.local_epochs * self.seen))
-        return max(self.seen, AUTO_MIN_STEPS)
+            return max(1, round(self.local_epochs * batches))
+        return max(batches, AUTO_MIN_STEPS)
 
     def train(self):
         B = len(self.batches)
