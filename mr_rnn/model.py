@@ -41,8 +41,7 @@ class Model:
         spec = network_spec(config, schema)
         params = init_params(spec, config.seed, np.dtype(config.model.dtype), config.init,
                              config.forget_bias)
-        state = {n: optim.init_state(config.optimizer, p) for n, p in params.items()}
-        return cls(config, schema, params, state, 0)
+        return cls(config, schema, params, initial_state(config, params), 0)
 
     @classmethod
     def load(cls, path):
@@ -82,10 +81,18 @@ class Model:
 
 
 def state_names(config):
-    """The optimizer state a checkpoint of this configuration holds for every
-    parameter, as arrays optim.<state>.<param>: declared once per optimizer, in
-    kernels.optim.STATE_NAMES."""
-    return optim.STATE_NAMES[config.optimizer.name]
+    """The optimizer state a checkpoint holds per parameter: the inner
+    optimizer's (not in average mode with --inner-state reset, which starts
+    it afresh every round), and in average mode the outer optimizer's."""
+    if config.mode != 'average':
+        return optim.STATE_NAMES[config.optimizer.name]
+    inner = optim.STATE_NAMES[config.optimizer.name] if config.inner_state == 'average' else ()
+    return inner + optim.outer_state_names(config.outer_optimizer)
+
+
+def initial_state(config, params):
+    return {n: {k: np.zeros(p.shape, np.float64) for k in state_names(config)}
+            for n, p in params.items()}
 
 
 def unwritten(config, schema, arrays, meta):
