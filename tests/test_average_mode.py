@@ -22,12 +22,16 @@ LR, MU, BATCH = 0.1, 0.9, 4
 
 def by_hand(model, records):
     """One task: momentum SGD (torch's: b = mu b + g; p -= lr b) over its
-    mini-batches of BATCH records in file order, g the batch's mean gradient."""
+    mini-batches of BATCH records, g the batch's mean gradient, one pass in the
+    order of the permutation of pass 0 that LocalTraining documents (seeded by
+    (seed, pass))."""
     p = {n: a.astype(np.float64).copy() for n, a in model.params.items()}
     b = {n: np.zeros_like(a) for n, a in p.items()}
+    batches = [records[start:start + BATCH] for start in range(0, len(records), BATCH)]
+    order = np.random.default_rng([model.config.seed, 0, 0x0DE]).permutation(len(batches))
     targets = 0
-    for start in range(0, len(records), BATCH):
-        seqs = [Sequence(np.array(r['x']), np.array(r['y'])) for r in records[start:start + BATCH]]
+    for i in order:
+        seqs = [Sequence(np.array(r['x']), np.array(r['y'])) for r in batches[i]]
         batch = make_batch(seqs, False, False, np.float64)
         result = loss_and_grads(p, model.spec, batch)
         targets += result.count
@@ -48,7 +52,11 @@ def test_average_mode_weights_and_state_are_the_target_weighted_average_of_two_t
         paths.append(f'{plain}.gz')
     config = TrainConfig(model=ModelConfig(cell='gru', hidden=3, dtype='float64'),
                          data=DataConfig(format='jsonl'), batch_size=BATCH, mode='average',
-                         optimizer=OptimizerConfig(name='momentum', lr=LR, momentum=MU))
+                         optimizer=OptimizerConfig(name='momentum', lr=LR, momentum=MU),
+                         # plain averaging: the outer optimizer's special case SGD with lr 1,
+                         # the inner state averaged too, one pass over each shard
+                         outer_optimizer='sgd', outer_lr=1.0, inner_state='average',
+                         local_epochs=1.0)
     model = Model.initial(config, DataSchema('jsonl', 'classify', False, 2, False, 3))
     checkpoint = str(tmp_path / 'iter-000000.npz')
     model.save(checkpoint)
