@@ -5,11 +5,13 @@ anywhere; csv time series use ``mapper_raw``, one whole file per map task,
 because a window needs consecutive rows.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
+from threadpoolctl import threadpool_limits
 
 from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
@@ -122,6 +124,9 @@ class ModelRecordJob(RecordJob):
                           help='checkpoint (.npz): weights, optimizer state, configuration')
         self.add_passthru_arg('--split', choices=('all', 'train', 'val'), default='all',
                               help='with --val-fraction: the training or the held-out records')
+        self.add_passthru_arg('--threads', type=int, default=1,
+                              help='threads per map task for the gradient sums (the inline '
+                                   'runner passes all cores; other runners run one task per core)')
 
     def load_model(self):
         self.model = Model.load(self.options.checkpoint)
@@ -132,6 +137,12 @@ class ModelRecordJob(RecordJob):
         self.stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
         if self.model.schema.format != 'csv':
             self.read = line_reader(self.model.schema, cfg.data)
+        self.pool = self.blas_limits = None
+        if self.options.threads > 1:
+            # every worker runs its own BLAS calls: one BLAS thread each, or the
+            # workers' BLAS threads fight over the same cores
+            self.blas_limits = threadpool_limits(1, user_api='blas')
+            self.pool = ThreadPoolExecutor(self.options.threads)
         self.sums = self.start_sums()
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
 
@@ -173,6 +184,12 @@ class ModelRecordJob(RecordJob):
         batch = self.stream.flush()
         if batch is not None:
             self.sums.add(batch)
+        if hasattr(self.sums, 'finish'):
+            self.sums.finish()
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.blas_limits.restore_original_limits()
+            self.pool = self.blas_limits = None
         stats = self.stream.stats
         self.increment_counter('mr_rnn', 'records', stats['records'])
         self.increment_counter('mr_rnn', 'bad_records', stats['bad'])
