@@ -145,10 +145,12 @@ def numpy_layer(cell, H, B, T):
     w_hh, b_hh = p['rnn.weight_hh_l0'], p['rnn.bias_hh_l0']
 
     def run():
+        # as network.loss_and_grads does it: dW_ih in one product per gate
         xp = network._input_projection(p, spec, 0, x)
         _, cache, _ = cells.layer_forward(cell, xp, w_hh, b_hh)
         dxp, dw_hh, db_hh = cells.layer_backward(cell, dh, cache, w_hh)
-        return dxp.reshape(T * B, -1).T @ x.reshape(T * B, H), dxp.sum(axis=(0, 1))
+        dxp3 = dxp.reshape(dxp.shape[0], T * B, H)
+        return np.matmul(dxp3.transpose(0, 2, 1), x.reshape(T * B, H)), dxp3.sum(axis=1)
     return run
 
 

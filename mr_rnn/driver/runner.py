@@ -54,9 +54,15 @@ def make_job(job_class, job_args, runner_args):
     sets a thread count."""
     job = job_class(args=[*runner_args, *job_args])
     if _inline(job):
+        extra = []
+        if job.options.num_cores is None:
+            # inline runs its tasks one after another: mrjob's default of two
+            # map and two reduce tasks per core only adds tasks (each loads the
+            # checkpoint and ends with a part batch) without adding cores
+            extra += ['--num-cores', '1']
         if issubclass(job_class, ModelRecordJob):
-            job = job_class(args=[*runner_args, *job_args, '--threads', str(usable_cores())])
-        return job
+            extra += ['--threads', str(usable_cores())]
+        return job_class(args=[*runner_args, *extra, *job_args]) if extra else job
     # tasks import mr_rnn from a zip the job ships, as mrjob ships itself:
     # nothing has to be installed on the nodes but Python, numpy and mrjob's needs
     job = job_class(args=[*runner_args, '--py-files', package_zip(), *job_args])
