@@ -7,10 +7,12 @@ because a window needs consecutive rows.
 import ctypes
 import functools
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
+from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
 from threadpoolctl import threadpool_limits
@@ -22,11 +24,30 @@ from mr_rnn.data.sampling import in_sample
 from mr_rnn.model import Model
 
 
+TASK_SWITCHES = ('--mapper', '--combiner', '--reducer')
+
+
 class RecordJob(MRJob):
     INPUT_PROTOCOL = BytesValueProtocol
 
+    def __init__(self, args=None):
+        cl_args = sys.argv[1:] if args is None else args
+        self._task = any(a in TASK_SWITCHES for a in cl_args)
+        super().__init__(args)
+
     def configure_args(self):
-        super().configure_args()
+        if self._task:
+            # Every task makes a new job (inline: six a round, in the driver's
+            # process), and mrjob's ~120 runner options, which only the job
+            # that makes the runner reads, are most of what that costs. A
+            # task's command line has none of them: mrjob's own arguments
+            # without the runner's.
+            self.arg_parser.add_argument(dest='args', nargs='*')
+            _add_basic_args(self.arg_parser)
+            _add_job_args(self.arg_parser)
+            _add_step_args(self.arg_parser, include_deprecated=True)
+        else:
+            super().configure_args()
         self.add_passthru_arg('--format', choices=FORMATS, required=True,
                               help='input format of the records')
 
@@ -107,6 +128,22 @@ def _lines_before(path, offset):
         return None
 
 
+_LOADED = {}
+
+
+def load_model(path):
+    """Model.load, remembered while the file is unchanged: the inline runner
+    runs all of a job's map and reduce tasks in one process, and each would
+    read and check the same checkpoint again. Tasks only read the model.
+    (A checkpoint is written once, under a new name each round.)"""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = Model.load(path)
+    return _LOADED[key]
+
+
 @functools.cache
 def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for the next arrays instead of
@@ -149,7 +186,7 @@ class ModelRecordJob(RecordJob):
                                    'runner passes all cores; other runners run one task per core)')
 
     def load_model(self):
-        self.model = Model.load(self.options.checkpoint)
+        self.model = load_model(self.options.checkpoint)
 
     def mapper_init_model(self):
         keep_freed_memory()
