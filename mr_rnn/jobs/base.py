@@ -171,9 +171,13 @@ class ModelRecordJob(RecordJob):
 
     Subclasses set ``self.sums`` in ``start_sums()``: anything with ``add(batch)``.
     A job that trains sets SAMPLES, and then sees only the iteration's sample
-    of records (``--sample-fraction``).
+    of records (``--sample-fraction``). A job whose sums use ``self.pool``
+    (kernels/parallel.py) sets THREADED: with ``--threads`` N > 1 its map tasks
+    get a pool of N threads, BLAS limited to one thread each, until
+    ``close_threads()``.
     """
     SAMPLES = False
+    THREADED = False
 
     def configure_args(self):
         super().configure_args()
@@ -196,7 +200,7 @@ class ModelRecordJob(RecordJob):
         if self.model.schema.format != 'csv':
             self.read = line_reader(self.model.schema, cfg.data)
         self.pool = self.blas_limits = None
-        if self.options.threads > 1:
+        if self.THREADED and self.options.threads > 1:
             # every worker runs its own BLAS calls: one BLAS thread each, or the
             # workers' BLAS threads fight over the same cores
             self.blas_limits = threadpool_limits(1, user_api='blas')
@@ -244,14 +248,17 @@ class ModelRecordJob(RecordJob):
             self.sums.add(batch)
         if hasattr(self.sums, 'finish'):
             self.sums.finish()
-        if self.pool is not None:
-            self.pool.shutdown()
-            self.blas_limits.restore_original_limits()
-            self.pool = self.blas_limits = None
         stats = self.stream.stats
         self.increment_counter('mr_rnn', 'records', stats['records'])
         self.increment_counter('mr_rnn', 'bad_records', stats['bad'])
         return stats
+
+    def close_threads(self):
+        """End of a map task's work on the pool (mapper_final, after the last use)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.blas_limits.restore_original_limits()
+            self.pool = self.blas_limits = None
 
     def start_sums(self):
         raise NotImplementedError
