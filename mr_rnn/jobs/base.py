@@ -15,7 +15,6 @@ from mrjob.job import MRJob
 from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
-from threadpoolctl import threadpool_limits
 
 from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
@@ -201,6 +200,9 @@ class ModelRecordJob(RecordJob):
             self.read = line_reader(self.model.schema, cfg.data)
         self.pool = self.blas_limits = None
         if self.THREADED and self.options.threads > 1:
+            # only here, in the inline runner's process: a cluster's nodes need
+            # nothing but Python and numpy
+            from threadpoolctl import threadpool_limits
             # every worker runs its own BLAS calls: one BLAS thread each, or the
             # workers' BLAS threads fight over the same cores
             self.blas_limits = threadpool_limits(1, user_api='blas')
