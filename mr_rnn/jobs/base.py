@@ -5,14 +5,19 @@ anywhere; csv time series use ``mapper_raw``, one whole file per map task,
 because a window needs consecutive rows.
 """
 import bz2
+import ctypes
+import functools
 import gzip
 import os
 import posixpath
 import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
+from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
 
@@ -24,11 +29,30 @@ from mr_rnn.kernels.accumulate import LossSum
 from mr_rnn.model import Model
 
 
+TASK_SWITCHES = ('--mapper', '--combiner', '--reducer')
+
+
 class RecordJob(MRJob):
     INPUT_PROTOCOL = BytesValueProtocol
 
+    def __init__(self, args=None):
+        cl_args = sys.argv[1:] if args is None else args
+        self._task = any(a in TASK_SWITCHES for a in cl_args)
+        super().__init__(args)
+
     def configure_args(self):
-        super().configure_args()
+        if self._task:
+            # Every task makes a new job (inline: six a round, in the driver's
+            # process), and mrjob's ~120 runner options, which only the job
+            # that makes the runner reads, are most of what that costs. A
+            # task's command line has none of them: mrjob's own arguments
+            # without the runner's.
+            self.arg_parser.add_argument(dest='args', nargs='*')
+            _add_basic_args(self.arg_parser)
+            _add_job_args(self.arg_parser)
+            _add_step_args(self.arg_parser, include_deprecated=True)
+        else:
+            super().configure_args()
         self.add_passthru_arg('--format', choices=FORMATS, required=True,
                               help='input format of the records')
 
@@ -137,6 +161,40 @@ def _lines_before(path, offset):
         return None
 
 
+_LOADED = {}
+
+
+def load_model(path):
+    """Model.load, remembered while the file is unchanged: the inline runner
+    runs all of a job's map and reduce tasks in one process, and each would
+    read and check the same checkpoint again. Tasks only read the model.
+    (A checkpoint is written once, under a new name each round.)"""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = Model.load(path)
+    return _LOADED[key]
+
+
+@functools.cache
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for the next arrays instead of
+    handing every large one back to the kernel (mmap/munmap, or a trim of the
+    heap's top). A gradient makes arrays of several MB per batch, and fresh
+    pages cost a page fault each when first touched: 1,700 faults per batch and
+    a quarter of the CPU time of an LSTM-128 language-model gradient (measured,
+    bench/README.md). A task's memory stays bounded by one batch's arrays.
+    Returns whether malloc took the settings (False where it is not glibc's)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    # 32 MiB is the largest mmap threshold glibc accepts on 64-bit
+    return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 512 << 20))
+
+
 # the held-out share depends on nothing but the record: stable across runs and seeds
 VAL_ITERATION, VAL_SEED = -1, 0x5EED
 VAL_KEY = '__val__'
@@ -157,9 +215,13 @@ class ModelRecordJob(RecordJob):
 
     Subclasses set ``self.sums`` in ``start_sums()``: anything with ``add(batch)``.
     A job that trains sets SAMPLES, and then sees only the iteration's sample
-    of records (``--sample-fraction``).
+    of records (``--sample-fraction``). A job whose sums use ``self.pool``
+    (kernels/parallel.py) sets THREADED: with ``--threads`` N > 1 its map tasks
+    get a pool of N threads, BLAS limited to one thread each, until
+    ``close_threads()``.
     """
     SAMPLES = False
+    THREADED = False
 
     def configure_args(self):
         super().configure_args()
@@ -175,16 +237,29 @@ class ModelRecordJob(RecordJob):
         self.add_passthru_arg('--val-name', action='append', default=[],
                               help='the name of a local --val-path file that the runner '
                               'uploads (into a files/ folder) before the tasks read it')
+        self.add_passthru_arg('--threads', type=int, default=1,
+                              help='threads per map task for the gradient sums (the inline '
+                                   'runner passes all cores; other runners run one task per core)')
 
     def load_model(self):
-        self.model = Model.load(self.options.checkpoint)
+        self.model = load_model(self.options.checkpoint)
 
     def mapper_init_model(self):
+        keep_freed_memory()
         self.load_model()
         cfg = self.model.config
         self.stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
         if self.model.schema.format != 'csv':
             self.read = line_reader(self.model.schema, cfg.data)
+        self.pool = self.blas_limits = None
+        if self.THREADED and self.options.threads > 1:
+            # only here, in the inline runner's process: a cluster's nodes need
+            # nothing but Python and numpy
+            from threadpoolctl import threadpool_limits
+            # every worker runs its own BLAS calls: one BLAS thread each, or the
+            # workers' BLAS threads fight over the same cores
+            self.blas_limits = threadpool_limits(1, user_api='blas')
+            self.pool = ThreadPoolExecutor(self.options.threads)
         self.sums = self.start_sums()
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
         # validation records: the loss of these very weights, in sums of their
@@ -270,6 +345,8 @@ class ModelRecordJob(RecordJob):
         batch = self.stream.flush()
         if batch is not None:
             self.sums.add(batch)
+        if hasattr(self.sums, 'finish'):
+            self.sums.finish()
         stats = self.stream.stats
         self.increment_counter('mr_rnn', 'records', stats['records'])
         self.increment_counter('mr_rnn', 'bad_records', stats['bad'])
@@ -286,6 +363,13 @@ class ModelRecordJob(RecordJob):
         sums = self.val_sums
         yield VAL_KEY, {'scalars': dict(self.val_stream.stats, loss_sum=sums.loss_sum,
                                         count=sums.count, correct=sums.correct), 'arrays': {}}
+
+    def close_threads(self):
+        """End of a map task's work on the pool (mapper_final, after the last use)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.blas_limits.restore_original_limits()
+            self.pool = self.blas_limits = None
 
     def start_sums(self):
         raise NotImplementedError

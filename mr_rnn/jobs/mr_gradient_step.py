@@ -30,6 +30,7 @@ TOTALS = (STATS_KEY, VAL_KEY)       # keys whose packets are only added up
 
 class MRGradientStep(ModelRecordJob):
     SAMPLES = True
+    THREADED = True
     INTERNAL_PROTOCOL = PacketProtocol
     OUTPUT_PROTOCOL = PacketProtocol
 
@@ -48,7 +49,7 @@ class MRGradientStep(ModelRecordJob):
                 MRStep(reducer_init=self.load_model, reducer=self.reducer_clip_and_update)]
 
     def start_sums(self):
-        return GradientSum(self.model.params, self.model.spec)
+        return GradientSum(self.model.params, self.model.spec, pool=self.pool)
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, records, bad, sequences, examples})
@@ -56,6 +57,7 @@ class MRGradientStep(ModelRecordJob):
            -> (VAL_KEY, {loss_sum, count, ...}) with --with-val"""
         stats = self.flush_stream()
         yield from self.val_packets()
+        self.close_threads()
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum,
                                           count=self.sums.count), 'arrays': {}}
         if self.sums.count:
