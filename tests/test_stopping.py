@@ -1,6 +1,7 @@
 """When a run stops: no progress counted from the best loss, divergence only
 for NaN, inf or a sustained blow-up, and a final line that names the rule."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -121,3 +122,29 @@ def test_a_real_run_stops_after_the_patience_since_its_best_and_says_so(tmp_path
     assert len(history) == 6            # rounds 0..4 trained, then the final evaluation
     assert ('stopped because no improvement of the train loss by more than --tol 0.05 for 4 '
             'rounds since round 0 (best ') in out[-1]
+
+
+@pytest.mark.parametrize('on_divergence', ['halve-lr', 'stop'])
+def test_a_sustained_blow_up_goes_back_past_pruned_checkpoints(tmp_path, on_divergence):
+    """With --keep-checkpoints 2 the checkpoint k-3 that a 3-round blow-up goes
+    back to is gone: recovery uses the newest kept one before it (iter-000000)."""
+    from mr_rnn.data.schema import DataSchema
+    from mr_rnn.driver.train import Trainer, TrainingStopped
+    from mr_rnn.model import Model
+    config = TrainConfig(on_divergence=on_divergence)
+    model = Model.initial(config, DataSchema('jsonl', 'classify', False, 2, False, 3))
+    trainer = Trainer(str(tmp_path), [], echo=lambda *a: None, warn=lambda *a: None)
+    os.makedirs(trainer.run.checkpoints)
+    for k in range(6):
+        model.iteration = k
+        trainer.run.save(model)
+    trainer.run.prune(2)
+    assert trainer.run.iterations() == [0, 4, 5]
+    if on_divergence == 'stop':
+        with pytest.raises(TrainingStopped, match='last good checkpoint is .*iter-000000.npz'):
+            trainer.recover(model, 50.0, rows([1.0] * 6), rounds=3)
+    else:
+        good, _ = trainer.recover(model, 50.0, rows([1.0] * 6), rounds=3)
+        assert good.iteration == 0 and good.lr_scale == 0.5
+    assert sorted(os.listdir(trainer.run.checkpoints)) == [
+        'iter-000000.npz', 'iter-000004.npz.diverged', 'iter-000005.npz.diverged']

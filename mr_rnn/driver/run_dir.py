@@ -109,6 +109,11 @@ class RunDir:
             f.flush()
             os.fsync(f.fileno())
 
+    def iterations(self):
+        """The iterations that have a checkpoint, in order."""
+        return sorted(int(name[len('iter-'):-len('.npz')]) for name in os.listdir(self.checkpoints)
+                      if re.fullmatch(r'iter-\d{6,}\.npz', name))
+
     def prune(self, keep, protect=()):
         """Delete all checkpoints but the newest ``keep``, iter-000000 and the
         iterations in ``protect`` (best.npz's); 0 keeps every one. Called only

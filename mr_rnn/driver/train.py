@@ -266,16 +266,19 @@ class Trainer:
 
     def recover(self, model, loss, history, rounds=1):
         """The weights of checkpoints k-rounds+1 ... k are bad: set them aside
-        and stop, or go back to k-rounds and redo its update with half the
-        learning rate."""
+        and stop, or go back to the newest checkpoint at or before k-rounds
+        (--keep-checkpoints may have pruned k-rounds itself; iter-000000 is
+        always kept) and redo its update with half the learning rate."""
         k = model.iteration
         bad = self.run.checkpoint_path(k)
         if k - rounds < 0:
             raise TrainingStopped(f'the loss of the initial weights is {loss}: check the data')
-        previous = self.run.checkpoint_path(k - rounds)
-        for i in range(k - rounds + 1, k + 1):
-            path = self.run.checkpoint_path(i)
-            os.replace(path, path + '.diverged')
+        back_to = max(i for i in self.run.iterations() if i <= k - rounds)
+        previous = self.run.checkpoint_path(back_to)
+        for i in self.run.iterations():
+            if back_to < i <= k:
+                path = self.run.checkpoint_path(i)
+                os.replace(path, path + '.diverged')
         what = f'at iteration {k}' if rounds == 1 else \
             f'at iteration {k}, after {rounds} rounds far above the best loss'
         if model.config.on_divergence == 'stop' or model.lr_scale < 2 ** -10:
