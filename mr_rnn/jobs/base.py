@@ -177,7 +177,7 @@ def load_model(path):
     return _LOADED[key]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)    # functools.cache is 3.9+; tasks run 3.8
 def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for the next arrays instead of
     handing every large one back to the kernel (mmap/munmap, or a trim of the
