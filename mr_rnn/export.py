@@ -200,7 +200,7 @@ def init_from_state_dict(model, path):
     """``model`` with its weights replaced by the state dict at ``path`` and a
     fresh optimizer state: to go on training weights trained elsewhere.
 
-    The names and shapes must be exactly the model's (torch names, DESIGN §3.2);
+    The names and shapes must be exactly the model's (torch names, docs/design.md §3.2);
     a text model's vocabulary, where OUT.json records it, must be the same,
     because a token id means a character.
     """

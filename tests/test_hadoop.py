@@ -1,4 +1,4 @@
-"""mr-rnn on real Apache Hadoop 3.5 (DESIGN §4): Hadoop Streaming in local mode,
+"""mr-rnn on real Apache Hadoop 3.5 (docs/design.md §4): Hadoop Streaming in local mode,
 and a single-node YARN + HDFS cluster (Hadoop's own MiniCluster, started here).
 
 Nothing stands in for Hadoop: tests/hadoop/bin/hadoop puts the Apache jars

@@ -65,7 +65,7 @@ def test_one_sgd_iteration_is_exact_gradient_step_of_global_mean_loss(tmp_path, 
 
 
 def test_weights_independent_of_runner_mappers_split_and_order(tmp_path):
-    """DESIGN §3.8: inline, local with 4 map tasks, and 4 shuffled files agree."""
+    """docs/design.md §3.8: inline, local with 4 map tasks, and 4 shuffled files agree."""
     records = sequence_records(60, seed=5)
     one = write_jsonl(tmp_path / 'all.jsonl', records)
     shuffled = records[:]

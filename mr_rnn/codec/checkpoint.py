@@ -1,4 +1,4 @@
-"""Checkpoint files (DESIGN §3.4): one ``.npz``, no pickle, written atomically.
+"""Checkpoint files (docs/design.md §3.4): one ``.npz``, no pickle, written atomically.
 
 Arrays: parameters under their PyTorch names, optimizer state under
 ``optim.<state>.<param>``. Key ``__meta__``: UTF-8 JSON as a uint8 array with

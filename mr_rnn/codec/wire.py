@@ -5,7 +5,7 @@ On the wire it is
 
     KEY \\t HEADER-JSON \\t BASE64(raw little-endian bytes of every array, in order)
 
-Arrays never travel as JSON lists of floats (DESIGN §3.7): base64 costs 4/3 of
+Arrays never travel as JSON lists of floats (docs/design.md §3.7): base64 costs 4/3 of
 the raw bytes and round-trips every bit.
 """
 import base64

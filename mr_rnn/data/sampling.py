@@ -1,4 +1,4 @@
-"""Which records an iteration uses, decided per record (DESIGN §3.8).
+"""Which records an iteration uses, decided per record (docs/design.md §3.8).
 
 A record is in the sample when a hash of (seed, iteration, its bytes) falls
 below the fraction: the same records are chosen whatever the number of mappers,

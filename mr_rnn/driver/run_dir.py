@@ -1,4 +1,4 @@
-"""The run directory (DESIGN §3.5)::
+"""The run directory (docs/design.md §3.5)::
 
     RUN_DIR/config.json          configuration, inputs, runner
     RUN_DIR/metrics.jsonl        one line per checkpoint: line k describes iter-k

@@ -1,4 +1,4 @@
-"""One training iteration as one MapReduce job (DESIGN §2).
+"""One training iteration as one MapReduce job (docs/design.md §2).
 
     map:     records of this shard -> batches -> forward + BPTT, summed in float64;
              emitted once per task (in-mapper combining)

@@ -112,7 +112,7 @@ def classification_metrics(confusion):
 def regression_metrics(sq_err, abs_err, count, scale=None):
     """RMSE and MAE per output dimension and over all of them.
 
-    ``count`` counts target scalars (DESIGN §3.3), so each of the O dimensions
+    ``count`` counts target scalars (docs/design.md §3.3), so each of the O dimensions
     has count / O of them. ``scale`` (O,) turns errors in normalised units back
     into the data's own units: an error e·std in original units for e in
     normalised ones (the mean cancels in a difference).

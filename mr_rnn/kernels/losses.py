@@ -1,7 +1,7 @@
 """Loss sums and their gradients with respect to the head's output.
 
 Each returns (loss_sum, count, d_out): the sum over counted target elements,
-how many elements were counted (DESIGN §3.3), and d loss_sum / d out.
+how many elements were counted (docs/design.md §3.3), and d loss_sum / d out.
 Targets where ``target_mask`` is False count for nothing, whatever they hold.
 """
 import numpy as np

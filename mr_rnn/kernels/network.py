@@ -5,7 +5,7 @@ Parameters live in a plain dict named exactly as PyTorch names them
 ``torch.nn.LSTM`` + ``torch.nn.Linear`` with a key rename.
 
 Losses are *sums* over target elements with the element count beside them;
-whoever holds the global count divides (DESIGN §3.3). That is what lets
+whoever holds the global count divides (docs/design.md §3.3). That is what lets
 MapReduce add up gradients from any number of mappers.
 """
 from dataclasses import dataclass

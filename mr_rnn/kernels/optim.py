@@ -197,6 +197,6 @@ def outer_update(name, lr, momentum, theta, mean, state):
 
 def mean_gradient(grad_sum, count):
     """The gradient of the mean loss from a gradient *sum* over ``count`` targets
-    (DESIGN §3.3), and its squared norm."""
+    (docs/design.md §3.3), and its squared norm."""
     grad = np.asarray(grad_sum, np.float64) / count
     return grad, float(np.dot(grad.ravel(), grad.ravel()))

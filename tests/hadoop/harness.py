@@ -24,7 +24,7 @@ MINICLUSTER = os.path.join(HERE, 'minicluster.sh')
 FETCH = os.path.join(HERE, 'fetch_hadoop.sh')
 HADOOP_BIN = os.path.join(HERE, 'bin', 'hadoop')
 
-# the training every runner must reproduce (DESIGN 3.8)
+# the training every runner must reproduce (docs/design.md §3.8)
 TRAIN = ['--dtype', 'float64', '--cell', 'lstm', '--hidden', '8', '--max-iter', '2',
          '--seed', '0']
 RECORDS = 200                  # first lines of digits-train.jsonl
