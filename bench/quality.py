@@ -411,7 +411,7 @@ def main():
     if args.torch_worker:
         return torch_worker(args)
     if args.smoke:
-        args.budget, args.snapshots, args.hidden = 12, 4, 32
+        args.budget, args.snapshots, args.hidden = 10, 4, 32
         args.scaling, args.scale_hidden, args.scale_max_rounds = '1,2', 16, 2
         args.scale_local_steps, args.scale_target = 2, 1.0
 
