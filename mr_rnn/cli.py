@@ -14,9 +14,10 @@ import os
 import sys
 
 from mr_rnn.codec.checkpoint import CheckpointError
-from mr_rnn.config import (CELLS, DIVERGENCE, DTYPES, FORMATS, INITS, MODES, TASKS, ConfigError,
-                           DataConfig, ModelConfig, TrainConfig)
-from mr_rnn.kernels.optim import DEFAULT_LR, SCHEDULES, STATE_NAMES, OptimizerConfig
+from mr_rnn.config import (CELLS, DIVERGENCE, DTYPES, FORMATS, INITS, INNER_STATE, MODES, TASKS,
+                           ConfigError, DataConfig, ModelConfig, TrainConfig)
+from mr_rnn.kernels.optim import (DEFAULT_LR, OUTER_OPTIMIZERS, SCHEDULES, STATE_NAMES,
+                                  OptimizerConfig)
 
 EXIT_USER_ERROR = 2
 EXIT_JOB_FAILED = 1
@@ -83,7 +84,22 @@ def build_parser():
                    'gradient step per round; average: local SGD in every map task, then '
                    'the weights averaged (fewer rounds, result depends on the split)')
     o.add_argument('--local-steps', type=int, default=0,
-                   help='average mode: steps per map task per round (0: its whole shard)')
+                   help='average mode: exactly N optimizer steps per map task per round, '
+                   'cycling over its shard (default: one pass, at least 64 steps)')
+    o.add_argument('--local-epochs', type=float, default=0.0, metavar='F',
+                   help='average mode: F passes over each map task\'s shard per round (0.5, 2)')
+    o.add_argument('--local-memory-mb', type=int, default=256, metavar='MB',
+                   help='average mode: batches a map task keeps to cycle over; past this, '
+                   'a fresh random sample of them each round (256)')
+    o.add_argument('--outer-optimizer', choices=OUTER_OPTIMIZERS, default='nesterov',
+                   help='average mode: the step the reducers take on the mean of the tasks\' '
+                   'weights (sgd with --outer-lr 1: plain averaging)')
+    o.add_argument('--outer-lr', type=float, default=0.7, help='average mode: outer lr (0.7)')
+    o.add_argument('--outer-momentum', type=float, default=0.9,
+                   help='average mode: outer momentum (0.9)')
+    o.add_argument('--inner-state', choices=INNER_STATE, default='average',
+                   help='average mode: the inner optimizer state across rounds: the tasks\' '
+                   'states averaged, or reset to zero every round (average)')
     o.add_argument('--schedule', choices=SCHEDULES, default='constant',
                    help='learning-rate schedule over --max-iter rounds')
     o.add_argument('--warmup', type=int, default=0, help='rounds of linear lr warm-up')
@@ -100,8 +116,11 @@ def build_parser():
     o.add_argument('--on-divergence', choices=DIVERGENCE, default='stop',
                    help='a NaN, infinite or exploding loss: stop, or retry with half the lr')
     o.add_argument('--max-iter', type=int, help='MapReduce rounds (default 50)')
-    o.add_argument('--tol', type=float, help='relative improvement to call converged (1e-4)')
-    o.add_argument('--patience', type=int, help='iterations below --tol before stopping (3)')
+    o.add_argument('--tol', type=float, help='relative improvement of the best loss that '
+                   'counts as progress (1e-4)')
+    o.add_argument('--patience', type=int, help='stop after this many rounds without progress, '
+                   'counted from the best (default 10 full batch, 20 with --sample-fraction or '
+                   '--mode average)')
 
     e = sub.add_parser('evaluate', help='loss and metrics of a checkpoint on data (MapReduce)')
     e.add_argument('checkpoint')
@@ -265,8 +284,8 @@ def cmd_train(args, rest):
         model, history = trainer.train(model, history, inputs, val)
     first, last = history[0]['train_loss'], history[-1]['train_loss']
     progress.message(f'done: loss {first:.4f} -> {last:.4f} ({(first - last) / first:.0%} lower) '
-                     f'after {history[-1]["iteration"]} iterations; final checkpoint '
-                     f'{args.out}/final.npz')
+                     f'after {history[-1]["iteration"]} iterations, stopped because '
+                     f'{trainer.stop_reason}; final checkpoint {args.out}/final.npz')
     return 0
 
 
@@ -284,6 +303,9 @@ def train_config(args, overrides):
         optimizer=optimizer, seed=args.seed, batch_size=args.batch_size,
         max_bad_fraction=args.max_bad_fraction,
         sample_fraction=args.sample_fraction, mode=args.mode, local_steps=args.local_steps,
+        local_epochs=args.local_epochs, local_memory_mb=args.local_memory_mb,
+        outer_optimizer=args.outer_optimizer, outer_lr=args.outer_lr,
+        outer_momentum=args.outer_momentum, inner_state=args.inner_state,
         val_fraction=args.val_fraction,
         on_divergence=args.on_divergence, init=args.init, forget_bias=args.forget_bias,
         **overrides)

@@ -7,7 +7,7 @@ nothing is repeated as pass-through flags. Unknown keys are rejected loudly.
 import dataclasses
 from dataclasses import dataclass, field
 
-from mr_rnn.kernels.optim import OptimizerConfig
+from mr_rnn.kernels.optim import OUTER_OPTIMIZERS, OptimizerConfig
 
 CELLS = ('rnn', 'lstm', 'gru')
 TASKS = ('lm', 'classify', 'regress')
@@ -16,6 +16,7 @@ DTYPES = ('float32', 'float64')
 MODES = ('gradient', 'average')
 DIVERGENCE = ('stop', 'halve-lr')
 INITS = ('pytorch', 'xavier', 'orthogonal')
+INNER_STATE = ('average', 'reset')
 
 
 class ConfigError(ValueError):
@@ -82,16 +83,25 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 32        # sequences per forward/backward inside a mapper
     max_iter: int = 50          # MapReduce rounds (one gradient step each)
-    tol: float = 1e-4           # stop when relative loss improvement < tol ...
-    patience: int = 3           # ... for this many iterations in a row
+    tol: float = 1e-4           # stop when the best loss has not improved by > tol (relative) ...
+    patience: int = None        # ... for this many rounds; None: 10 full batch, 20 sampled/average
     max_bad_fraction: float = 0.01
     sample_fraction: float = 1.0   # records per iteration, chosen by a per-record hash
     mode: str = 'gradient'      # gradient: one exact step per round | average: local SGD
-    local_steps: int = 0        # average mode: steps per map task per round; 0 = its whole shard
+    # average mode: the inner work of a map task per round (kernels/accumulate.py's
+    # LocalTraining); with neither set, one pass over its shard but at least 64 steps
+    local_steps: int = 0        # exactly this many optimizer steps, cycling over the shard
+    local_epochs: float = 0.0   # this many passes over the shard (0.5, 2, ...)
+    local_memory_mb: int = 256  # batches a map task keeps to cycle over; past it, a sample
+    outer_optimizer: str = 'nesterov'   # average mode: sgd | momentum | nesterov (kernels/optim.py)
+    outer_lr: float = 0.7
+    outer_momentum: float = 0.9
+    inner_state: str = 'average'  # inner optimizer state across rounds: average | reset
     val_fraction: float = 0.0   # hold out this share of records (per-record hash) for validation
     target_loss: float = None   # stop once the (validation, else training) loss is this low
     on_divergence: str = 'stop'  # stop | halve-lr
-    divergence_factor: float = 10.0   # a loss this many times the best so far has diverged
+    divergence_factor: float = 10.0   # a loss this many times the best so far (and above the
+    divergence_rounds: int = 3        # first round's) for this many rounds in a row has diverged
     init: str = 'pytorch'       # pytorch | xavier | orthogonal
     forget_bias: float = None   # LSTM: initial forget-gate bias (bias_ih; bias_hh is zeroed)
 
@@ -100,6 +110,18 @@ class TrainConfig:
         _choice('--on-divergence', self.on_divergence, DIVERGENCE)
         _choice('--init', self.init, INITS)
         _at_least('--local-steps', self.local_steps, 0)
+        _at_least('--local-memory-mb', self.local_memory_mb, 1)
+        _choice('--outer-optimizer', self.outer_optimizer, OUTER_OPTIMIZERS)
+        _choice('--inner-state', self.inner_state, INNER_STATE)
+        if not (isinstance(self.local_epochs, (int, float)) and 0 <= self.local_epochs < 1e6):
+            raise ConfigError(f'--local-epochs must be a number of at least 0, '
+                              f'got {self.local_epochs!r}')
+        if self.local_steps and self.local_epochs:
+            raise ConfigError('--local-steps and --local-epochs both set the inner work: give one')
+        if not 0 < self.outer_lr <= 10:
+            raise ConfigError(f'--outer-lr must be in (0, 10], got {self.outer_lr}')
+        if not 0 <= self.outer_momentum < 1:
+            raise ConfigError(f'--outer-momentum must be in [0, 1), got {self.outer_momentum}')
         if not 0 <= self.val_fraction < 1:
             raise ConfigError('--val-fraction must be in [0, 1)')
         if not self.divergence_factor > 1:
@@ -108,7 +130,9 @@ class TrainConfig:
             raise ConfigError('--sample-fraction must be in (0, 1]')
         _at_least('--batch-size', self.batch_size, 1)
         _at_least('--max-iter', self.max_iter, 0)
-        _at_least('--patience', self.patience, 1)
+        if self.patience is not None:
+            _at_least('--patience', self.patience, 1)
+        _at_least('divergence_rounds', self.divergence_rounds, 1)
         if not 0 <= self.max_bad_fraction <= 1:
             raise ConfigError('--max-bad-fraction must be between 0 and 1')
 

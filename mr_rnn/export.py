@@ -29,8 +29,8 @@ import os
 
 import numpy as np
 
-from mr_rnn.kernels import optim
 from mr_rnn.kernels.network import param_shapes
+from mr_rnn.model import initial_state
 
 ONNX_DOC = ('inputs: x (batch, seq, D) float32 or (batch, seq) int64 token ids; lengths (batch,) '
             'int32. output: (batch, seq, O) per step or (batch, O) at each last step.')
@@ -211,8 +211,8 @@ def init_from_state_dict(model, path):
             raise ExportError(f'state dict {path} was trained with another vocabulary than '
                               'this data\'s: its token ids would mean other characters')
     params = {name: np.array(arrays[name], model.dtype) for name in expected}
-    state = {n: optim.init_state(model.config.optimizer, a) for n, a in params.items()}
-    return type(model)(model.config, model.schema, params, state, model.iteration)
+    return type(model)(model.config, model.schema, params, initial_state(model.config, params),
+                       model.iteration)
 
 
 def _write_atomic(path, data):

@@ -41,8 +41,7 @@ class Model:
         spec = network_spec(config, schema)
         params = init_params(spec, config.seed, np.dtype(config.model.dtype), config.init,
                              config.forget_bias)
-        state = {n: optim.init_state(config.optimizer, p) for n, p in params.items()}
-        return cls(config, schema, params, state, 0)
+        return cls(config, schema, params, initial_state(config, params), 0)
 
     @classmethod
     def load(cls, path):
@@ -60,6 +59,7 @@ class Model:
                                   f'configuration, which needs {expected}')
         for name in params:
             state.setdefault(name, {})
+        check_state(path, config, params, state)
         return cls(config, schema, params, state, int(meta['iteration']),
                    int(meta.get('optim_step', meta['iteration'])), float(meta.get('lr_scale', 1.0)))
 
@@ -75,6 +75,31 @@ class Model:
 
     def with_config(self, config):
         return replace(self, config=config)
+
+
+def state_names(config):
+    """The optimizer state a checkpoint holds per parameter: the inner
+    optimizer's (not in average mode with --inner-state reset, which starts
+    it afresh every round), and in average mode the outer optimizer's."""
+    if config.mode != 'average':
+        return optim.STATE_NAMES[config.optimizer.name]
+    inner = optim.STATE_NAMES[config.optimizer.name] if config.inner_state == 'average' else ()
+    return inner + optim.outer_state_names(config.outer_optimizer)
+
+
+def initial_state(config, params):
+    return {n: {k: np.zeros(p.shape, np.float64) for k in state_names(config)}
+            for n, p in params.items()}
+
+
+def check_state(path, config, params, state):
+    expected = set(state_names(config))
+    for name, param in params.items():
+        got = {k: a.shape for k, a in state[name].items()}
+        if set(got) != expected or any(shape != param.shape for shape in got.values()):
+            raise CheckpointError(
+                f'checkpoint {path}: optimizer state of {name} {sorted(got)} does not match '
+                f'the configuration, which needs {sorted(expected)} of shape {param.shape}')
 
 
 def network_spec(config, schema):

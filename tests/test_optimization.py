@@ -210,8 +210,11 @@ def test_resumed_run_ends_with_the_same_weights_in_every_mode(tmp_path, mode_fla
 def test_average_mode_averages_by_examples_and_steps_locally(tmp_path):
     data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(64, seed=6))
     run = tmp_path / 'run'
+    # one pass per task and plain averaging (outer sgd, lr 1): random labels give
+    # nothing to learn across shards beyond the first passes
     assert train(run, [data], '--mode', 'average', '--batch-size', '8', '--hidden', '6',
-                 '--lr', '0.02', '--max-iter', '3', '--num-cores', '2', '--tol', '0') == 0
+                 '--lr', '0.02', '--max-iter', '3', '--num-cores', '2', '--tol', '0',
+                 '--local-epochs', '1', '--outer-optimizer', 'sgd', '--outer-lr', '1') == 0
     rows = metrics(run)
     assert rows[-1]['train_loss'] < rows[0]['train_loss']
     final = Model.load(str(run / 'final.npz'))

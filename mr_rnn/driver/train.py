@@ -70,6 +70,7 @@ class Trainer:
         # each metrics row once written, with the config (driver/progress.py shows it)
         self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
         self.job_retries = job_retries      # a failed job runs again this many times
+        self.stop_reason = None             # why train() stopped, for the final line
 
     def run_job(self, job_class, job_args):
         return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn)
@@ -137,7 +138,10 @@ class Trainer:
     def train(self, model, history, inputs, val):
         while True:
             config = model.config
-            done = model.iteration >= config.max_iter or self.should_stop(history, config)
+            self.stop_reason = (f'--max-iter {config.max_iter} reached'
+                                if model.iteration >= config.max_iter
+                                else self.should_stop(history, config))
+            done = self.stop_reason is not None
             started = time.time()
             path = self.run.checkpoint_path(model.iteration)
             if done:
@@ -150,8 +154,9 @@ class Trainer:
             self.report_bad(stats, history)
             if not stats.count:
                 raise TrainingStopped('no valid records in the input: check the paths and --format')
-            if self.diverged(stats.loss, history, config):
-                model, history = self.recover(model, stats.loss, history)
+            bad_rounds = self.diverged(stats.loss, history, config)
+            if bad_rounds:
+                model, history = self.recover(model, stats.loss, history, bad_rounds)
                 continue
             row = self.metrics_row(model, stats, blocks, counters, started)
             if val or config.val_fraction:
@@ -186,29 +191,48 @@ class Trainer:
 
     @staticmethod
     def diverged(loss, history, config):
-        """NaN, infinite, or many times the best training loss so far."""
-        if not math.isfinite(loss):
-            return True
-        best = min((r['train_loss'] for r in history), default=math.inf)
-        return loss > config.divergence_factor * best
+        """0, or the number of rounds (this one included) a divergence has lasted.
 
-    def recover(self, model, loss, history):
-        """The weights of checkpoint k are bad: set them aside and stop, or go
-        back to k-1 and redo its update with half the learning rate."""
-        bad = self.run.checkpoint_path(model.iteration)
-        if model.iteration == 0:
+        A NaN or infinite loss diverges at once. A finite one only when it has
+        stayed above max(--divergence-factor x the best training loss before
+        it, the first round's loss) for ``divergence_rounds`` rounds in a row:
+        an optimizer's spike that recovers is not divergence, and a loss near
+        zero does not make every wobble a factor of 10 (the first round's loss
+        is the floor: only worse than the untrained model counts).
+        """
+        if not math.isfinite(loss):
+            return 1
+        losses = [r['train_loss'] for r in history] + [loss]
+        rounds = 0
+        for i in range(len(losses) - 1, 0, -1):
+            if not losses[i] > max(config.divergence_factor * min(losses[:i]), losses[0]):
+                break
+            rounds += 1
+        return rounds if rounds >= config.divergence_rounds else 0
+
+    def recover(self, model, loss, history, rounds=1):
+        """The weights of checkpoints k-rounds+1 ... k are bad: set them aside
+        and stop, or go back to k-rounds and redo its update with half the
+        learning rate."""
+        k = model.iteration
+        bad = self.run.checkpoint_path(k)
+        if k - rounds < 0:
             raise TrainingStopped(f'the loss of the initial weights is {loss}: check the data')
-        previous = self.run.checkpoint_path(model.iteration - 1)
-        os.replace(bad, bad + '.diverged')
+        previous = self.run.checkpoint_path(k - rounds)
+        for i in range(k - rounds + 1, k + 1):
+            path = self.run.checkpoint_path(i)
+            os.replace(path, path + '.diverged')
+        what = f'at iteration {k}' if rounds == 1 else \
+            f'at iteration {k}, after {rounds} rounds far above the best loss'
         if model.config.on_divergence == 'stop' or model.lr_scale < 2 ** -10:
             raise TrainingStopped(
-                f'the loss diverged to {loss:.4g} at iteration {model.iteration}; its weights '
-                f'are set aside as {bad}.diverged and the last good checkpoint is {previous}: '
+                f'the loss diverged to {loss:.4g} {what}; its weights are set aside as '
+                f'{bad}.diverged and the last good checkpoint is {previous}: '
                 f'lower --lr and add --resume, or use --on-divergence halve-lr')
         good = Model.load(previous)
         good.lr_scale = model.lr_scale / 2
         self.run.save(good)
-        self.warn(f'the loss diverged to {loss:.4g} at iteration {model.iteration}: redoing '
+        self.warn(f'the loss diverged to {loss:.4g} {what}: redoing '
                   f'iteration {good.iteration} with the learning rate times {good.lr_scale:g}')
         return good, self.run.keep_metrics_before(good.iteration)
 
@@ -234,16 +258,27 @@ class Trainer:
 
     @staticmethod
     def should_stop(history, config):
-        """--target-loss reached, or a relative improvement below --tol for
-        --patience iterations in a row (validation loss when there is one)."""
+        """None, or why training stops now: --target-loss reached, or the best
+        loss has not improved by more than --tol (relative) for --patience
+        rounds (validation loss when there is one).
+
+        Improvement is judged against the best so far, not the previous
+        round: noise that goes up and down never stops a run early, and a
+        slow creep that adds up to more than tol counts. The count starts at
+        the round that last improved the best by more than tol.
+        """
         key = 'val_loss' if history and history[-1]['val_loss'] is not None else 'train_loss'
         losses = [r[key] for r in history]
+        which = key.split('_')[0]
         if config.target_loss is not None and losses and losses[-1] <= config.target_loss:
-            return True
-        if len(losses) <= config.patience:
-            return False
-        recent = losses[-config.patience - 1:]
-        return all((a - b) / max(abs(a), 1e-300) < config.tol for a, b in zip(recent, recent[1:]))
+            return f'target loss {config.target_loss:g} reached ({which} loss {losses[-1]:.4f})'
+        since = plateau_start(losses, config.tol)
+        patience = effective_patience(config)
+        if since is None or len(losses) - 1 - since < patience:
+            return None
+        return (f'no improvement of the {which} loss by more than --tol {config.tol:g} for '
+                f'{patience} rounds since round {history[since]["iteration"]} '
+                f'(best {min(losses):.4f})')
 
     def report_bad(self, stats, history):
         """Name the first bad records once, and again whenever their number changes."""
@@ -259,6 +294,33 @@ class Trainer:
             raise TrainingStopped(
                 f'{bad} of {records} records are bad ({bad / records:.1%}) while {when}, more '
                 f'than --max-bad-fraction {max_fraction}; first: {first}')
+
+
+def plateau_start(losses, tol):
+    """Index of the last loss that beat the reference best by more than tol
+    (relative), where the reference is the loss that last did so; None when
+    there is no loss yet."""
+    since, reference = None, None
+    for i, loss in enumerate(losses):
+        if not math.isfinite(loss):
+            continue
+        if reference is None or loss < reference - tol * abs(reference):
+            since, reference = i, loss
+    return since
+
+
+# rounds without improvement before stopping, when --patience is not given: a
+# full-batch loss is smooth, a sampled or locally trained one (a sample per
+# round, --mode average) is noisy and deserves more
+PATIENCE_FULL_BATCH, PATIENCE_NOISY = 10, 20
+
+
+def effective_patience(config):
+    if config.patience is not None:
+        return config.patience
+    if config.mode == 'gradient' and config.sample_fraction == 1:
+        return PATIENCE_FULL_BATCH
+    return PATIENCE_NOISY
 
 
 def progress_line(row):

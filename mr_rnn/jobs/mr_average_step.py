@@ -1,11 +1,14 @@
-"""One round of parameter averaging (local SGD) as one MapReduce job.
+"""One round of average mode (local SGD with an outer optimizer) as one MapReduce job.
 
-    map:     start from the broadcast weights; one optimizer step per
-             mini-batch of this shard (at most --local-steps); emit the
-             resulting weights and optimizer state times the targets trained on
+    map:     start from the broadcast weights θ_k; take the round's inner
+             optimizer steps on this shard's mini-batches (--local-steps,
+             --local-epochs); emit the resulting weights and inner optimizer
+             state times the targets trained on
     combine: add
     reduce:  per parameter block, divide by the total: the example-weighted
-             average of every task's weights and optimizer state
+             mean θ̄ of every task's weights (and inner state); then the outer
+             step on the pseudo-gradient θ_k - θ̄ (--outer-optimizer; sgd with
+             --outer-lr 1 is plain averaging)
 
 Unlike gradient mode, the result depends on how the data is split into map
 tasks: each task's trajectory sees only its own shard.
@@ -14,6 +17,7 @@ tasks: each task's trajectory sees only its own shard.
 from mr_rnn.codec.wire import PacketProtocol, add_packets
 from mr_rnn.jobs.base import ModelRecordJob
 from mr_rnn.kernels.accumulate import LocalTraining
+from mr_rnn.kernels.optim import outer_update
 
 STATS_KEY = '__stats__'
 
@@ -32,15 +36,20 @@ class MRAverageStep(ModelRecordJob):
             reducer=self.reducer_average)]
 
     def start_sums(self):
-        m = self.model
-        return LocalTraining(m.params, m.spec, m.optim_state, m.config.optimizer, m.lr(),
-                             m.optim_step, m.config.local_steps)
+        m, cfg = self.model, self.model.config
+        keep = cfg.inner_state == 'average'
+        return LocalTraining(m.params, m.spec, m.optim_state, cfg.optimizer, m.lr(),
+                             m.optim_step if keep else 0, local_steps=cfg.local_steps,
+                             local_epochs=cfg.local_epochs,
+                             memory_bytes=cfg.local_memory_mb << 20, seed=cfg.seed,
+                             round_index=m.iteration, keep_state=keep)
 
     def mapper_final_emit_weights(self):
         """-> (STATS_KEY, {loss_sum, count, max_steps, records, bad, ...})
            -> (param name, {weight} + {param, optim.<state>: times weight})"""
         stats = self.flush_stream()
         local = self.sums
+        local.train()
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=local.loss_sum, count=local.count,
                                           max_steps=local.steps), 'arrays': {}}
         if local.count:
@@ -54,15 +63,19 @@ class MRAverageStep(ModelRecordJob):
 
     def reducer_average(self, key, packets):
         """(STATS_KEY, packets) -> (STATS_KEY, totals)
-           (param name, packets) -> (param name, {param, optim.<state>}: weighted averages)"""
+           (param name, packets) -> (param name, {param: after the outer step,
+                                     optim.<inner state>: weighted average,
+                                     optim.<outer state>: after the outer step})"""
         total = add_packets(packets)
         if key == STATS_KEY:
             yield key, total
             return
         weight = total['scalars']['weight']
-        dtype = self.model.params[key].dtype
+        m, cfg = self.model, self.model.config
         arrays = {k: v / weight for k, v in total['arrays'].items()}
-        arrays['param'] = arrays['param'].astype(dtype)
+        arrays['param'], outer = outer_update(cfg.outer_optimizer, cfg.outer_lr, cfg.outer_momentum,
+                                              m.params[key], arrays['param'], m.optim_state[key])
+        arrays.update({f'optim.{k}': v for k, v in outer.items()})
         yield key, {'scalars': {}, 'arrays': arrays}
 
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.network import forward, loss_and_grads
-from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm
+from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 
 
 class GradientSum:
@@ -106,26 +106,87 @@ def regression_metrics(sq_err, abs_err, count, scale=None):
             'rmse_per_output': np.sqrt(sq / n), 'mae_per_output': ab / n}
 
 
-class LocalTraining:
-    """Average mode: optimizer steps on this shard's mini-batches, then the
-    resulting weights and optimizer state weighted by the targets trained on.
+AUTO_MIN_STEPS = 64     # inner steps per round when neither --local-steps nor --local-epochs
 
-    Starts from the broadcast weights; ``add(batch)`` takes one step (at most
-    ``max_steps`` when it is > 0). Clipping is by the norm of all blocks, which
-    a map task holds together.
+
+class LocalTraining:
+    """Average mode: a map task's inner optimizer steps from the broadcast
+    weights, then the resulting weights and optimizer state weighted by the
+    targets trained on.
+
+    ``add(batch)`` only keeps the batch; ``train()`` takes the round's steps
+    once the shard has been read, so that their number can depend on the
+    shard's number of batches B:
+
+        local_steps N > 0:    exactly N steps
+        local_epochs F > 0:   max(1, round(F B)) steps
+        neither:              max(B, AUTO_MIN_STEPS): a pass, and a small shard
+                              (many tasks on little data) still does real work
+
+    Memory is bounded: the batches are kept up to ``memory_bytes``; past that,
+    a uniform sample of that size (reservoir sampling, seeded by seed and
+    round, so a different sample every round) stands for the shard. The steps
+    walk an endless stream of shuffled passes over the kept batches, pass e in
+    the order of a permutation seeded by (seed, e); round k of S steps takes
+    positions k S ... k S + S - 1 of it, so that rounds of fewer steps than B
+    go on where the previous round stopped instead of repeating the shard's
+    first batches, and more steps than B cycle over the shard.
+
+    Clipping is by the norm of all blocks, which a map task holds together.
     """
 
-    def __init__(self, params, spec, optim_state, config, lr, first_step, max_steps):
+    def __init__(self, params, spec, optim_state, config, lr, first_step, *, local_steps=0,
+                 local_epochs=0.0, memory_bytes=256 << 20, seed=0, round_index=0,
+                 keep_state=True):
         self.params = {n: p.copy() for n, p in params.items()}
-        self.state = {n: dict(s) for n, s in optim_state.items()}
+        # the inner state: the checkpoint's (averaged over the tasks of the last
+        # round), or zeros when it is reset every round (keep_state False)
+        self.keep_state = keep_state
+        self.state = {n: {k: optim_state[n][k] if keep_state else np.zeros(p.shape, np.float64)
+                          for k in STATE_NAMES[config.name]} for n, p in params.items()}
         self.spec, self.config, self.lr = spec, config, lr
-        self.step, self.max_steps = first_step, max_steps
+        self.step = first_step
+        self.local_steps, self.local_epochs = local_steps, local_epochs
+        self.memory_bytes, self.seed, self.round = memory_bytes, seed, round_index
+        self.batches, self.kept_bytes, self.seen = [], 0, 0
+        self.full = False
+        self.rng = np.random.default_rng([seed, round_index, 0x5A3])
         self.steps = 0
         self.loss_sum, self.count = 0.0, 0
 
     def add(self, batch):
-        if self.max_steps and self.steps >= self.max_steps:
+        self.seen += 1
+        size = sum(a.nbytes for a in (batch.x, batch.y, batch.mask))
+        if not self.full and (not self.batches or self.kept_bytes + size <= self.memory_bytes):
+            self.batches.append(batch)
+            self.kept_bytes += size
             return
+        self.full = True
+        j = int(self.rng.integers(self.seen))        # Algorithm R: keep with chance kept/seen
+        if j < len(self.batches):
+            self.batches[j] = batch
+
+    def planned_steps(self):
+        if self.local_steps:
+            return self.local_steps
+        if self.local_epochs:
+            return max(1, round(self.local_epochs * self.seen))
+        return max(self.seen, AUTO_MIN_STEPS)
+
+    def train(self):
+        B = len(self.batches)
+        if not B:
+            return
+        S = self.planned_steps()
+        orders = {}
+        for position in range(self.round * S, self.round * S + S):
+            passes, i = divmod(position, B)
+            if passes not in orders:
+                orders = {passes: np.random.default_rng([self.seed, passes, 0x0DE]).permutation(B)}
+            self.take_step(self.batches[orders[passes][i]])
+        self.batches = []
+
+    def take_step(self, batch):
         result = loss_and_grads(self.params, self.spec, batch)
         if not result.count:
             return
@@ -141,7 +202,9 @@ class LocalTraining:
                 step=self.step + self.steps, lr=self.lr)
 
     def weighted(self):
-        """{name: (param * count, {state: state * count})}: reducers add and divide."""
+        """{name: (param * count, {state: state * count})}: reducers add and
+        divide. No state when it is reset every round."""
         w = float(self.count)
-        return {name: (p.astype(np.float64) * w, {k: v * w for k, v in self.state[name].items()})
+        return {name: (p.astype(np.float64) * w,
+                       {k: v * w for k, v in self.state[name].items()} if self.keep_state else {})
                 for name, p in self.params.items()}

@@ -23,6 +23,18 @@ Schedules give the learning rate of round k (0-based) of K = --max-iter:
     exponential:  lr γ^k
     cosine:       min_lr + (lr - min_lr) (1 + cos(π k / K)) / 2
     and, with warmup W > 0, times min(1, (k + 1) / W)
+
+The outer step of average mode (DiLoCo, Douillard et al. 2023; SlowMo, Wang
+et al. 2020). Round k starts every map task from θ_k; task i ends at θ_i after
+its local steps, having trained on n_i targets. Per parameter block, with
+θ̄ = Σ n_i θ_i / Σ n_i and the pseudo-gradient Δ = θ_k - θ̄:
+
+    sgd:      θ_{k+1} = θ̄ + (1 - η) Δ             (= θ_k - η Δ; η = 1 is plain averaging, to the bit)
+    momentum: b = μ b + Δ;  θ_{k+1} = θ_k - η b
+    nesterov: b = μ b + Δ;  θ_{k+1} = θ_k - η (Δ + μ b)
+
+η = --outer-lr, μ = --outer-momentum, b is the checkpoint's
+``optim.outer_momentum.<param>`` (float64, zero at the start).
 """
 import math
 from dataclasses import dataclass
@@ -137,6 +149,28 @@ def apply_update(config, param, grad, state, step, lr=None):
         bias2 = 1 - config.beta2 ** step
         delta = (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + config.eps)
     return (p - delta).astype(param.dtype), new_state
+
+
+OUTER_OPTIMIZERS = ('sgd', 'momentum', 'nesterov')
+OUTER_STATE = 'outer_momentum'
+
+
+def outer_state_names(name):
+    return () if name == 'sgd' else (OUTER_STATE,)
+
+
+def outer_update(name, lr, momentum, theta, mean, state):
+    """The outer step of one block: θ_k (``theta``, the model's dtype), the
+    weighted mean of the tasks' weights (float64) and the outer state ->
+    (θ_{k+1} in theta's dtype, new outer state)."""
+    mean = np.asarray(mean, np.float64)
+    delta = theta.astype(np.float64) - mean
+    if name == 'sgd':
+        # written from the mean so that η = 1 gives the mean itself, bit for bit
+        return (mean + (1 - lr) * delta).astype(theta.dtype), {}
+    config = OptimizerConfig(name=name, lr=lr, momentum=momentum)
+    new, inner = apply_update(config, theta, delta, {'momentum_buffer': state[OUTER_STATE]}, step=1)
+    return new, {OUTER_STATE: inner['momentum_buffer']}
 
 
 def mean_gradient(grad_sum, count):
