@@ -41,8 +41,11 @@ def parse_args(argv=None):
                         'one map task per core, as a Hadoop slot runs it)')
     p.add_argument('--out', default=os.path.join(ROOT, 'bench'),
                    help='directory for RESULTS.md and scratch files (default bench/)')
-    p.add_argument('--only', default='kernels,batch,overhead,scaling,wire,memory,profile',
+    p.add_argument('--only',
+                   default='kernels,batch,overhead,scaling,wire,memory,profile,fullbatch,localconf',
                    help='comma-separated sections to run')
+    p.add_argument('--fullbatch-child', metavar='DIR',
+                   help=argparse.SUPPRESS)   # one thread count of the fullbatch section, in DIR
     return p.parse_args(argv)
 
 
@@ -142,10 +145,12 @@ def numpy_layer(cell, H, B, T):
     w_hh, b_hh = p['rnn.weight_hh_l0'], p['rnn.bias_hh_l0']
 
     def run():
+        # as network.loss_and_grads does it: dW_ih in one product per gate
         xp = network._input_projection(p, spec, 0, x)
         _, cache, _ = cells.layer_forward(cell, xp, w_hh, b_hh)
         dxp, dw_hh, db_hh = cells.layer_backward(cell, dh, cache, w_hh)
-        return dxp.reshape(T * B, -1).T @ x.reshape(T * B, H), dxp.sum(axis=(0, 1))
+        dxp3 = dxp.reshape(dxp.shape[0], T * B, H)
+        return np.matmul(dxp3.transpose(0, 2, 1), x.reshape(T * B, H)), dxp3.sum(axis=1)
     return run
 
 
@@ -209,13 +214,13 @@ def make_shard(path, size):
     return path
 
 
-def make_checkpoint(work, data, cell, hidden, batch_size=32):
+def make_checkpoint(work, data, cell, hidden, batch_size=32, seq_len=64):
     """Iteration 0 of a real run (the CLI describes the data and saves the weights)."""
-    run_dir = os.path.join(work, f'run-{cell}{hidden}-b{batch_size}')
+    run_dir = os.path.join(work, f'run-{cell}{hidden}-b{batch_size}-s{seq_len}')
     shutil.rmtree(run_dir, ignore_errors=True)
     done = subprocess.run([sys.executable, '-m', 'mr_rnn', 'train', data, '--cell', cell,
                            '--hidden', str(hidden), '--batch-size', str(batch_size),
-                           '--max-iter', '0', '--out', run_dir],
+                           '--seq-len', str(seq_len), '--max-iter', '0', '--out', run_dir],
                           capture_output=True, text=True, cwd=work)
     if done.returncode:
         raise RuntimeError(f'mr-rnn train failed:\n{done.stderr}')
@@ -433,6 +438,118 @@ def bench_memory(work, smoke):
     return {'bytes': size, 'hidden': hidden, 'rss_1x': one, 'rss_10x': ten, 'ratio': ten / one}
 
 
+# ── full-batch iteration against a torch loop, per thread count ──
+
+FULLBATCH_BYTES, FULLBATCH_SEQ_LEN, FULLBATCH_HIDDEN = 118_000, 50, 128
+TORCH_BATCHES = (32, 64, 128)
+
+
+def torch_lm_loop(torch, model, batches, batch_size):
+    """The plain PyTorch loop for the same loss and gradient: nn.LSTM + nn.Linear
+    on the same windows (one-hot inputs, as our W_ih sees them), regrouped into
+    batches of ``batch_size``; forward, masked sum of cross-entropy, backward."""
+    V, H, O = model.spec.input_size, model.spec.hidden, model.spec.output_size
+    lstm, head = torch.nn.LSTM(V, H), torch.nn.Linear(H, O)
+    windows = [(b.x[i, :n], b.y[i, :n]) for b in batches
+               for i, n in enumerate(b.mask.sum(axis=1))]
+    tensors = []
+    for s in range(0, len(windows), batch_size):
+        group = windows[s:s + batch_size]
+        T = max(len(x) for x, _ in group)
+        x, y = np.zeros((T, len(group)), np.int64), np.zeros((T, len(group)), np.int64)
+        mask = np.zeros((T, len(group)), bool)
+        for j, (xs, ys) in enumerate(group):
+            x[:len(xs), j], y[:len(ys), j], mask[:len(xs), j] = xs, ys, True
+        tensors.append((torch.nn.functional.one_hot(torch.from_numpy(x), V).float(),
+                        torch.from_numpy(y), torch.from_numpy(mask)))
+
+    def run():
+        lstm.zero_grad(set_to_none=True)
+        head.zero_grad(set_to_none=True)
+        for x, y, mask in tensors:
+            out, _ = lstm(x)
+            loss = torch.nn.functional.cross_entropy(head(out)[mask], y[mask], reduction='sum')
+            loss.backward()
+    return run
+
+
+def fullbatch_child(work, smoke, threads, torch):
+    """One thread count, in a process of its own (BLAS reads its thread count at
+    load) restricted to ``threads`` cores: the inline runner then uses that many
+    worker threads, torch that many intra-op threads."""
+    cores = sorted(os.sched_getaffinity(0))[:threads] if hasattr(os, 'sched_getaffinity') else None
+    if cores:
+        os.sched_setaffinity(0, cores)
+    size = 5_000 if smoke else FULLBATCH_BYTES
+    data = make_shard(os.path.join(work, 'fullbatch.txt'), size)
+    hidden, seq_len = (16, 10) if smoke else (FULLBATCH_HIDDEN, FULLBATCH_SEQ_LEN)
+    checkpoint = make_checkpoint(work, data, 'lstm', hidden, seq_len=seq_len)
+    model, batches = shard_batches(checkpoint, data)
+    funcs = [gradient_job(checkpoint, [data], ['-r', 'inline'])]
+    sizes = TORCH_BATCHES[:1] if smoke else TORCH_BATCHES
+    if torch is not None:
+        funcs += [torch_lm_loop(torch, model, batches, bs) for bs in sizes]
+    for f in funcs:
+        f()                                          # warm up
+    reps = 1 if smoke else 5
+    times = interleaved(funcs, reps)
+    from mr_rnn.driver.runner import usable_cores
+    return {'threads': threads, 'cores': usable_cores(), 'bytes': os.path.getsize(data),
+            'tokens': int(sum(b.mask.sum() for b in batches)), 'vocab': model.spec.input_size,
+            'hidden': hidden, 'seq_len': seq_len, 'batch_size': model.config.batch_size,
+            'reps': reps, 'inline_s': times[0],
+            'torch_s': dict(zip(sizes, times[1:])) if torch is not None else {}}
+
+
+def bench_fullbatch(work, smoke):
+    """Each thread count in a child process; thread counts beyond the cores are skipped."""
+    import json
+    rows = []
+    for threads in (1, 2):
+        if threads > (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+                      else os.cpu_count()):
+            continue
+        out = os.path.join(work, f'fullbatch-{threads}')
+        os.makedirs(out, exist_ok=True)
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), '--threads', str(threads),
+                               '--fullbatch-child', out] + (['--smoke'] if smoke else []),
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f'fullbatch child failed:\n{done.stderr[-3000:]}')
+        with open(os.path.join(out, 'fullbatch.json')) as f:
+            row = json.load(f)
+        if row['torch_s']:
+            best = min(row['torch_s'], key=row['torch_s'].get)
+            row['torch_best'], row['ratio'] = best, row['inline_s'] / row['torch_s'][best]
+        rows.append(row)
+        print(f'  {row}', flush=True)
+    return rows
+
+
+# ── -r local rounds without a conf file against the repository's mrjob.conf ──
+
+def bench_localconf(work, smoke):
+    """The same gradient job, -r local, --no-conf against -c mrjob.conf,
+    interleaved. Without the product's default of one BLAS thread per task,
+    every task's OpenBLAS would start a thread per core on cores the other
+    tasks use. The thread variables this script set for itself are taken out of
+    the environment the tasks inherit, as a user's shell would not have them."""
+    size = 20_000 if smoke else 300_000
+    hidden = 16 if smoke else 128
+    data = make_shard(os.path.join(work, 'localconf.txt'), size)
+    checkpoint = make_checkpoint(work, data, 'lstm', hidden)
+    bare = gradient_job(checkpoint, [data], ['-r', 'local', '--no-conf'])
+    conf = gradient_job(checkpoint, [data], ['-r', 'local', '-c', os.path.join(ROOT, 'mrjob.conf')])
+    saved = {var: os.environ.pop(var) for var in THREAD_VARS if var in os.environ}
+    try:
+        reps = 1 if smoke else 3
+        t_bare, t_conf = interleaved([bare, conf], reps)
+    finally:
+        os.environ.update(saved)
+    return {'bytes': os.path.getsize(data), 'hidden': hidden, 'reps': reps,
+            'no_conf_s': t_bare, 'conf_s': t_conf, 'ratio': t_bare / t_conf}
+
+
 # ── the table ──
 
 def verdict(ok):
@@ -486,6 +603,17 @@ def targets(res, torch_present):
         r = res['overhead']
         rows.append(('codec < 5 % of an iteration', f"{100 * r['codec_share']:.2f} %",
                      verdict(r['codec_share'] < 0.05)))
+    for r in res.get('fullbatch', []):
+        if 'ratio' in r:
+            rows.append((f"full-batch inline iteration ≤ 1.0× torch, {r['threads']} thread"
+                         f"{'s' if r['threads'] > 1 else ''} (LSTM {r['hidden']} LM)",
+                         f"{r['ratio']:.2f}× ({r['inline_s']:.2f} s / {r['torch_s'][r['torch_best']]:.2f} s, "
+                         f"torch batch {r['torch_best']})", verdict(r['ratio'] <= 1.0)))
+    if 'localconf' in res:
+        r = res['localconf']
+        rows.append(('-r local round without a conf file ≤ 1.2× with mrjob.conf',
+                     f"{r['ratio']:.2f}× ({r['no_conf_s']:.1f} s / {r['conf_s']:.1f} s)",
+                     verdict(r['ratio'] <= 1.2)))
     if 'memory' in res:
         r = res['memory']
         rows.append(('mapper peak memory, 10× data ≤ 1.2× of 1×',
@@ -543,6 +671,34 @@ def report(res, info, args, torch_present, seconds):
                   f"Map task of the gradient job run as Hadoop Streaming runs it, LSTM {r['hidden']}: "
                   f"peak RSS {r['rss_1x'] / 2**20:.1f} MiB on {r['bytes']} B, "
                   f"{r['rss_10x'] / 2**20:.1f} MiB on {10 * r['bytes']} B ({r['ratio']:.2f}×)."]
+    if res.get('fullbatch'):
+        first = res['fullbatch'][0]
+        lines += ['', '## Full-batch inline iteration against a PyTorch loop', '',
+                  f"One `MRGradientStep` job on the inline runner over a {first['bytes'] / 1e3:.0f} kB "
+                  f"slice of the sample text ({first['tokens']} target characters, vocabulary "
+                  f"{first['vocab']}, windows of {first['seq_len']}, LSTM {first['hidden']}, "
+                  f"--batch-size {first['batch_size']}), against `torch.nn.LSTM` + `nn.Linear` "
+                  "forward and backward of the same summed cross-entropy over the same windows "
+                  "(one-hot inputs, tensors built outside the timing) at torch batch sizes "
+                  f"{', '.join(map(str, TORCH_BATCHES))}; each thread count in a process of its own, "
+                  "limited to that many cores (the inline runner runs one gradient worker per core, "
+                  "torch that many threads), "
+                  f"{first['reps']} interleaved repetitions, medians.", '',
+                  '| threads | inline s | ' + ' | '.join(f'torch B {b} s' for b in TORCH_BATCHES) +
+                  ' | inline / best torch |', '|---|---|' + '---|' * len(TORCH_BATCHES) + '---|']
+        for r in res['fullbatch']:
+            ts = ' | '.join(f"{r['torch_s'][str(b)]:.3f}" if str(b) in r['torch_s'] else '—'
+                            for b in TORCH_BATCHES)
+            ratio = f"{r['ratio']:.2f}" if 'ratio' in r else 'torch absent'
+            lines.append(f"| {r['threads']} | {r['inline_s']:.3f} | {ts} | {ratio} |")
+    if 'localconf' in res:
+        r = res['localconf']
+        lines += ['', '## -r local without a conf file', '',
+                  f"The gradient job on `-r local` (2 map tasks per core), {r['bytes'] / 1e3:.0f} kB "
+                  f"of text, LSTM {r['hidden']}, no thread variables in the environment: "
+                  f"`--no-conf` {r['no_conf_s']:.2f} s, `-c mrjob.conf` {r['conf_s']:.2f} s "
+                  f"({r['ratio']:.2f}×), {r['reps']} interleaved repetitions. Tasks get one BLAS "
+                  "thread from the product's default cmdenv (mr_rnn/driver/runner.py), no conf needed."]
     if 'profile' in res:
         r = res['profile']
         lines += ['', '## Profile of one inline iteration', '',
@@ -558,6 +714,12 @@ def main(args):
     t_start = time.perf_counter()
     sections = args.only.split(',')
     torch, torch_note = load_torch(args.threads)
+    if args.fullbatch_child:
+        import json
+        row = fullbatch_child(args.fullbatch_child, args.smoke, args.threads, torch)
+        with open(os.path.join(args.fullbatch_child, 'fullbatch.json'), 'w') as f:
+            json.dump(row, f)
+        return 0
     if torch is None:
         torch_note = f'absent ({torch_note}): kernel targets measured against the matmul peak only'
     info = machine(args.threads, torch_note)
@@ -571,12 +733,14 @@ def main(args):
                  ('scaling', lambda: bench_scaling(work, args.smoke)),
                  ('wire', lambda: bench_wire(work, args.smoke)),
                  ('memory', lambda: bench_memory(work, args.smoke)),
-                 ('profile', lambda: bench_profile(work, args.smoke))]
+                 ('profile', lambda: bench_profile(work, args.smoke)),
+                 ('fullbatch', lambda: bench_fullbatch(work, args.smoke)),
+                 ('localconf', lambda: bench_localconf(work, args.smoke))]
         for name, step in steps:
             if name in sections:
                 print(f'{name} ...', flush=True)
                 res[name] = step()
-                if name not in ('kernels', 'profile'):
+                if name not in ('kernels', 'profile', 'fullbatch'):
                     print(f'  {res[name]}', flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

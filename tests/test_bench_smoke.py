@@ -6,7 +6,8 @@ import sys
 from conftest import ROOT
 
 SECTIONS = ('## Targets', '## Kernel throughput', '## Gradient throughput by --batch-size',
-            '## Iteration overhead', '## Scaling', '## Wire', '## Mapper memory')
+            '## Iteration overhead', '## Scaling', '## Wire', '## Mapper memory',
+            '## Full-batch inline iteration against a PyTorch loop', '## -r local without a conf file')
 
 
 def test_bench_smoke_runs_and_prints_the_table(tmp_path):

@@ -50,12 +50,18 @@ class TextReader:
     """Windows of a line (with its newline): input ids[s:s+L], target ids[s+1:s+L+1]."""
 
     def __init__(self, schema, seq_len):
-        self.index = {c: i for i, c in enumerate(schema.vocab)}
+        # ids by code point, one array lookup per line instead of a dict lookup
+        # per character; code points past the vocabulary's largest map to the
+        # last slot, 0 (unknown), as do characters outside the vocabulary
+        chars = [(ord(c), i) for i, c in enumerate(schema.vocab) if len(c) == 1]
+        self.table = np.zeros(max((cp for cp, _ in chars), default=0) + 2, np.int64)
+        for cp, i in chars:
+            self.table[cp] = i
         self.seq_len = seq_len
 
     def encode(self, text):
-        get = self.index.get
-        return np.fromiter((get(c, 0) for c in text), np.int64, len(text))
+        points = np.frombuffer(text.encode('utf-32-le'), np.uint32)
+        return self.table[np.minimum(points, len(self.table) - 1)]
 
     def sequences(self, raw):
         ids = self.encode(decode_utf8(raw) + '\n')

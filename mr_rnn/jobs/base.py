@@ -4,12 +4,16 @@ Line formats (text, jsonl) use a plain ``mapper``, so Hadoop may split files
 anywhere; csv time series use ``mapper_raw``, one whole file per map task,
 because a window needs consecutive rows.
 """
+import ctypes
+import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
+from threadpoolctl import threadpool_limits
 
 from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
@@ -103,6 +107,24 @@ def _lines_before(path, offset):
         return None
 
 
+@functools.cache
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for the next arrays instead of
+    handing every large one back to the kernel (mmap/munmap, or a trim of the
+    heap's top). A gradient makes arrays of several MB per batch, and fresh
+    pages cost a page fault each when first touched: 1,700 faults per batch and
+    a quarter of the CPU time of an LSTM-128 language-model gradient (measured,
+    bench/README.md). A task's memory stays bounded by one batch's arrays.
+    Returns whether malloc took the settings (False where it is not glibc's)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    # 32 MiB is the largest mmap threshold glibc accepts on 64-bit
+    return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 512 << 20))
+
+
 # the held-out share depends on nothing but the record: stable across runs and seeds
 VAL_ITERATION, VAL_SEED = -1, 0x5EED
 
@@ -122,16 +144,26 @@ class ModelRecordJob(RecordJob):
                           help='checkpoint (.npz): weights, optimizer state, configuration')
         self.add_passthru_arg('--split', choices=('all', 'train', 'val'), default='all',
                               help='with --val-fraction: the training or the held-out records')
+        self.add_passthru_arg('--threads', type=int, default=1,
+                              help='threads per map task for the gradient sums (the inline '
+                                   'runner passes all cores; other runners run one task per core)')
 
     def load_model(self):
         self.model = Model.load(self.options.checkpoint)
 
     def mapper_init_model(self):
+        keep_freed_memory()
         self.load_model()
         cfg = self.model.config
         self.stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
         if self.model.schema.format != 'csv':
             self.read = line_reader(self.model.schema, cfg.data)
+        self.pool = self.blas_limits = None
+        if self.options.threads > 1:
+            # every worker runs its own BLAS calls: one BLAS thread each, or the
+            # workers' BLAS threads fight over the same cores
+            self.blas_limits = threadpool_limits(1, user_api='blas')
+            self.pool = ThreadPoolExecutor(self.options.threads)
         self.sums = self.start_sums()
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
 
@@ -173,6 +205,12 @@ class ModelRecordJob(RecordJob):
         batch = self.stream.flush()
         if batch is not None:
             self.sums.add(batch)
+        if hasattr(self.sums, 'finish'):
+            self.sums.finish()
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.blas_limits.restore_original_limits()
+            self.pool = self.blas_limits = None
         stats = self.stream.stats
         self.increment_counter('mr_rnn', 'records', stats['records'])
         self.increment_counter('mr_rnn', 'bad_records', stats['bad'])

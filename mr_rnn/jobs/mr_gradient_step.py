@@ -47,7 +47,7 @@ class MRGradientStep(ModelRecordJob):
                 MRStep(reducer_init=self.load_model, reducer=self.reducer_clip_and_update)]
 
     def start_sums(self):
-        return GradientSum(self.model.params, self.model.spec)
+        return GradientSum(self.model.params, self.model.spec, pool=self.pool)
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, records, bad, sequences, examples})

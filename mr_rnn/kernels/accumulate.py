@@ -4,18 +4,37 @@ import numpy as np
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.network import forward, loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
+from mr_rnn.kernels.parallel import OrderedResults, workers
 
 
 class GradientSum:
-    """Sum of per-element losses, their count, and the gradient of the sum (float64)."""
+    """Sum of per-element losses, their count, and the gradient of the sum (float64).
 
-    def __init__(self, params, spec):
+    With a ``pool`` (concurrent.futures.ThreadPoolExecutor), batches are
+    computed on its threads and added in the order they came (parallel.py):
+    the sums are bitwise those without a pool. Call ``finish()`` before
+    reading them.
+    """
+
+    def __init__(self, params, spec, pool=None):
         self.params, self.spec = params, spec
         self.loss_sum, self.count = 0.0, 0
         self.grads = {name: np.zeros(p.shape, np.float64) for name, p in params.items()}
+        self.results = None if pool is None else OrderedResults(pool, 2 * workers(pool))
 
     def add(self, batch):
-        result = loss_and_grads(self.params, self.spec, batch)
+        if self.results is None:
+            self._add(loss_and_grads(self.params, self.spec, batch))
+            return
+        for result in self.results.submit(loss_and_grads, self.params, self.spec, batch):
+            self._add(result)
+
+    def finish(self):
+        if self.results is not None:
+            for result in self.results.drain():
+                self._add(result)
+
+    def _add(self, result):
         self.loss_sum += result.loss_sum
         self.count += result.count
         for name, grad in result.grads.items():

@@ -1,25 +1,40 @@
 """One recurrent layer over a batch of sequences, forward and backward.
 
 The equations are PyTorch's (torch.nn.RNN with tanh, torch.nn.LSTM,
-torch.nn.GRU). Each cell takes the input projection already computed for all
-time steps, ``xp = x @ W_ih.T + b_ih`` of shape (T, B, G*H), because that
-product is one large matrix multiplication outside the time loop; the loop
-only does the recurrent product with ``W_hh``. Backward returns the gradient
-with respect to ``xp`` so the caller can form ``dW_ih`` and ``dx`` in one
-product as well, and forms ``dW_hh`` itself in one product over all steps.
+torch.nn.GRU), and so are the parameters' layouts. Each cell takes the input
+projection already computed for all time steps (``xp``, see input_affine),
+because that product is one large matrix multiplication outside the time loop;
+the loop only does the recurrent product with ``W_hh``. Backward returns the
+gradient with respect to the input projection so the caller can form ``dW_ih``
+and ``dx`` in one product per gate as well, and forms ``dW_hh`` itself in one
+product per gate over all steps.
 
-Arrays are time-major, (T, B, ...), so that every step works on contiguous
-(B, ...) slices. Inside the time loops every operation writes into a
-preallocated buffer (``out=``), and whatever can be computed for all steps
-at once (bias additions, activation derivatives) is, outside the loops.
+Layout: gate-major, (G, T, B, H). At step t, gate k's values are one
+contiguous (B, H) block, so each element-wise operation on a gate, or on
+several consecutive gates, runs over contiguous memory: numpy is 3-5x slower
+on the strided column slices of a (B, G*H) row layout. Inside, the gates are
+ordered so that the ones treated alike are consecutive (LSTM: o, i, f, g: the
+sigmoid gates o, i, f, and i, f, g, the ones multiplied by dc in backward);
+``gate_major`` and ``pytorch_rows`` convert weights and gradients between
+PyTorch's row order and this one.
 
-Shapes: T time steps, B batch, H hidden units, G gates.
+Inside the time loops every operation writes into a preallocated buffer
+(``out=``), and whatever can be computed for all steps at once (activation
+derivatives) is, outside the loops. Sigmoid is computed as
+(tanh(a/2) + 1) / 2, with the halving folded into the weights, so that one
+tanh call activates all of a step's gates.
+
+Shapes: T time steps, B batch, H hidden units, G gates, D inputs.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 GATES = {'rnn': 1, 'lstm': 4, 'gru': 3}
+# internal gate k is PyTorch's gate ORDER[cell][k] (LSTM: PyTorch i, f, g, o)
+ORDER = {'rnn': (0,), 'lstm': (3, 0, 1, 2), 'gru': (0, 1, 2)}
+# pre-activations halved for the tanh form of sigmoid, per internal gate
+HALVED = {'rnn': (1.0,), 'lstm': (0.5, 0.5, 0.5, 1.0), 'gru': (0.5, 0.5, 1.0)}
 
 
 def sigmoid(a):
@@ -34,21 +49,57 @@ def _sigmoid_from_half(a):
     a += 0.5
 
 
+def gate_major(cell, w):
+    """(G*H, ...) rows in PyTorch's gate order -> (G, H, ...) in the internal order."""
+    G = GATES[cell]
+    return w.reshape(G, w.shape[0] // G, *w.shape[1:])[list(ORDER[cell])]
+
+
+def pytorch_rows(cell, g):
+    """(G, H, ...) in the internal gate order -> (G*H, ...) rows in PyTorch's order."""
+    out = np.empty_like(g)
+    out[list(ORDER[cell])] = g
+    return out.reshape(-1, *g.shape[2:])
+
+
+def input_affine(cell, w_ih, b_ih, b_hh):
+    """(W (G, D, H), b (G, H)) such that ``x @ W[k] + b[k]`` is what the loop
+    wants as gate k's input projection ``xp[k]`` for inputs x (..., D): the
+    input part of the pre-activation, with the biases that only add (all of
+    b_hh but GRU's b_hn, which sits inside the reset product), halved for the
+    sigmoid gates."""
+    G = GATES[cell]
+    half = np.asarray(HALVED[cell], w_ih.dtype)
+    w = gate_major(cell, w_ih).transpose(0, 2, 1) * half[:, None, None]
+    b_hh = gate_major(cell, b_hh)
+    if cell == 'gru':
+        b_hh = b_hh * np.array([1, 1, 0], b_hh.dtype)[:, None]
+    b = (gate_major(cell, b_ih) + b_hh) * half[:, None]
+    return np.ascontiguousarray(w), b.reshape(G, -1)
+
+
+def _recurrent_weights(cell, w_hh):
+    """(G, H_in, H_out): ``h @ w[k]`` is gate k's recurrent part, halved like xp."""
+    half = np.asarray(HALVED[cell], w_hh.dtype)
+    return np.ascontiguousarray(gate_major(cell, w_hh).transpose(0, 2, 1) * half[:, None, None])
+
+
 @dataclass
 class LayerCache:
     """What backward needs from forward, for one layer."""
     h0: np.ndarray              # (B, H) hidden state entering step 0
     h: np.ndarray               # (T, B, H) hidden state leaving each step
-    acts: np.ndarray            # (T, B, G*H) activated gates (cell-specific)
-    extra: tuple = ()           # LSTM: (c0, c (T, B, H), tanh c); GRU: (W_h h + b_hh (T, B, 3H),)
+    acts: np.ndarray            # (G, T, B, H) activated gates (cell-specific)
+    extra: tuple = ()           # LSTM: (c (T+1, B, H) with c0 first, tanh c (T, B, H));
+                                # GRU: (h (T+1, B, H) with h0 first, W_hn h + b_hn (T, B, H))
 
 
-# ── RNN: h = tanh(xp + h_prev W_hh^T + b_hh) ──
+# ── RNN: h = tanh(xp + h_prev W_hh^T), xp holding both biases ──
 
 def rnn_forward(xp, w_hh, b_hh, h0):
-    T, B, H = xp.shape
-    h_all = np.add(xp, b_hh)                                     # (T, B, H)
-    w_t = np.ascontiguousarray(w_hh.T)
+    _, T, B, H = xp.shape
+    h_all = xp[0]                                                 # (T, B, H), in place
+    w_t = _recurrent_weights('rnn', w_hh)[0]
     rec = np.empty((B, H), xp.dtype)
     h = h0
     for t in range(T):
@@ -56,143 +107,139 @@ def rnn_forward(xp, w_hh, b_hh, h0):
         h = h_all[t]
         h += rec
         np.tanh(h, out=h)
-    return h_all, LayerCache(h0, h_all, h_all), (h_all[-1].copy(),)
+    return h_all, LayerCache(h0, h_all, xp), (h_all[-1].copy(),)
 
 
 def rnn_backward(dh_all, cache, w_hh):
-    """dh_all (T, B, H) -> dxp (T, B, H), dW_hh, db_hh."""
+    """dh_all (T, B, H) -> dxp (1, T, B, H), dW_hh, db_hh."""
     h = cache.h
     # backprop through tanh, for all steps at once: 1 - h^2
-    dxp = np.multiply(h, h)
+    dxp = np.multiply(h, h)[None]
     np.subtract(1.0, dxp, out=dxp)
     dh_next = np.zeros(h.shape[1:], h.dtype)
     for t in reversed(range(h.shape[0])):
-        da = dxp[t]
+        da = dxp[0, t]
         dh_next += dh_all[t]
         da *= dh_next
         np.matmul(da, w_hh, out=dh_next)
-    return dxp, *_recurrent_weight_grads(dxp, cache)
+    dw = dxp[0, 0].T @ cache.h0
+    if h.shape[0] > 1:
+        dw += dxp[0, 1:].reshape(-1, h.shape[-1]).T @ h[:-1].reshape(-1, h.shape[-1])
+    return dxp, dw, dxp[0].sum(axis=(0, 1))
 
 
 # ── LSTM: gates i, f, g, o; c = f c_prev + i g; h = o tanh(c) ──
 
 def lstm_forward(xp, w_hh, b_hh, h0, c0):
-    T, B, G = xp.shape
-    H = G // 4
-    # sigmoid(a) = (tanh(a/2) + 1) / 2: halve the i, f, o pre-activations up front
-    # so that one tanh call per step activates all four gates
-    scale = np.ones(G, xp.dtype)
-    scale[:2 * H] = scale[3 * H:] = 0.5
-    w_t = np.multiply(w_hh.T, scale, order='C')                   # (H, 4H)
-    acts = np.add(xp, b_hh)
-    acts *= scale                                                 # (T, B, 4H)
-    c_all = np.empty((T, B, H), xp.dtype)
+    """xp (4, T, B, H) from input_affine (b_hh already in it); becomes the activations."""
+    _, T, B, H = xp.shape
+    w_t = _recurrent_weights('lstm', w_hh)                        # (4, H, H)
+    acts = xp
+    c_all = np.empty((T + 1, B, H), xp.dtype)                     # c_all[t] enters step t
+    c_all[0] = c0
     tanh_c = np.empty((T, B, H), xp.dtype)
-    h_all = np.empty((T, B, H), xp.dtype)
-    rec = np.empty((B, G), xp.dtype)
+    h_all = np.empty((T + 1, B, H), xp.dtype)                     # h_all[t] enters step t
+    h_all[0] = h0
+    rec = np.empty((4, B, H), xp.dtype)
     ig = np.empty((B, H), xp.dtype)
-    h, c = h0, c0
     for t in range(T):
-        a = acts[t]
-        np.matmul(h, w_t, out=rec)
+        a = acts[:, t]                                            # (4, B, H): o, i, f, g
+        np.matmul(h_all[t], w_t, out=rec)
         a += rec
         np.tanh(a, out=a)
-        sig_if, sig_o = a[:, :2 * H], a[:, 3 * H:]
-        sig_if *= 0.5
-        sig_if += 0.5
-        sig_o *= 0.5
-        sig_o += 0.5
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        np.multiply(f, c, out=c_all[t])
+        sig = a[:3]
+        sig *= 0.5
+        sig += 0.5
+        o, i, f, g = a
+        c = np.multiply(f, c_all[t], out=c_all[t + 1])
         np.multiply(i, g, out=ig)
-        c = c_all[t]
         c += ig
         np.tanh(c, out=tanh_c[t])
-        h = np.multiply(o, tanh_c[t], out=h_all[t])
-    return h_all, LayerCache(h0, h_all, acts, (c0, c_all, tanh_c)), (h.copy(), c.copy())
+        np.multiply(o, tanh_c[t], out=h_all[t + 1])
+    return (h_all[1:], LayerCache(h0, h_all[1:], acts, (c_all, tanh_c, h_all)),
+            (h_all[T].copy(), c_all[T].copy()))
 
 
 def lstm_backward(dh_all, cache, w_hh):
-    """dh_all (T, B, H) -> dxp (T, B, 4H), dW_hh, db_hh."""
-    acts, (c0, c_all, tanh_c) = cache.acts, cache.extra
-    T, B, G = acts.shape
-    H = G // 4
-    i, f, g, o = acts[..., :H], acts[..., H:2 * H], acts[..., 2 * H:3 * H], acts[..., 3 * H:]
+    """dh_all (T, B, H) -> dxp (4, T, B, H), dW_hh, db_hh."""
+    acts, (c_all, tanh_c, h_all) = cache.acts, cache.extra
+    _, T, B, H = acts.shape
+    o, i, f, g = acts
     # for all steps at once: the local derivative of each gate's pre-activation,
     # times what multiplies it in the forward pass, so that in the loop
-    #   da_{i,f,g} = dc * dxp[:, :3H],  da_o = dh * dxp[:, 3H:]
-    dxp = np.subtract(1.0, acts)
-    dxp *= acts                                          # sigmoid' = s (1 - s)
-    np.multiply(g, g, out=dxp[..., 2 * H:3 * H])
-    np.subtract(1.0, dxp[..., 2 * H:3 * H], out=dxp[..., 2 * H:3 * H])   # tanh' = 1 - g^2
-    dxp[..., :H] *= g                                    # c = f c_prev + i g
-    dxp[1:, :, H:2 * H] *= c_all[:-1]
-    dxp[0, :, H:2 * H] *= c0
-    dxp[..., 2 * H:3 * H] *= i
-    dxp[..., 3 * H:] *= tanh_c                           # h = o tanh(c)
+    #   da_o = dh * dxp[0],  da_{i,f,g} = dc * dxp[1:]
+    dxp = np.empty_like(acts)
+    sig = np.subtract(1.0, acts[:3], out=dxp[:3])
+    sig *= acts[:3]                                      # sigmoid' = s (1 - s)
+    np.multiply(g, g, out=dxp[3])
+    np.subtract(1.0, dxp[3], out=dxp[3])                 # tanh' = 1 - g^2
+    dxp[0] *= tanh_c                                     # h = o tanh(c)
+    dxp[1] *= g                                          # c = f c_prev + i g
+    dxp[2] *= c_all[:-1]
+    dxp[3] *= i
     # dc from dh: o (1 - tanh(c)^2)
     dc_dh = np.multiply(tanh_c, tanh_c)
     np.subtract(1.0, dc_dh, out=dc_dh)
     dc_dh *= o
+    w = gate_major('lstm', w_hh)                         # (4, H_out, H_in)
     dh = np.empty((B, H), acts.dtype)
     dc = np.empty((B, H), acts.dtype)
     dh_next = np.zeros((B, H), acts.dtype)
     dc_next = np.zeros((B, H), acts.dtype)
+    back = np.empty((4, B, H), acts.dtype)
     for t in reversed(range(T)):
         np.add(dh_all[t], dh_next, out=dh)
         # backprop through h = o tanh(c) into c
         np.multiply(dh, dc_dh[t], out=dc)
         dc += dc_next
         # backprop through c = f c_prev + i g and the gate activations
-        da = dxp[t]
-        da.reshape(B, 4, H)[:, :3] *= dc[:, None, :]
-        da[:, 3 * H:] *= dh
+        da = dxp[:, t]
+        da[1:] *= dc
+        da[0] *= dh
         np.multiply(dc, f[t], out=dc_next)
-        np.matmul(da, w_hh, out=dh_next)
-    return dxp, *_recurrent_weight_grads(dxp, cache)
+        np.matmul(da, w, out=back)
+        np.sum(back, axis=0, out=dh_next)
+    return (dxp, *_recurrent_weight_grads('lstm', dxp, h_all[:-1]))
 
 
 # ── GRU: gates r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn)); h = (1 - z) n + z h_prev ──
 
 def gru_forward(xp, w_hh, b_hh, h0):
-    T, B, G = xp.shape
-    H = G // 3
-    # halve the r, z pre-activations up front: sigmoid(a) = (tanh(a/2) + 1) / 2
-    scale = np.ones(G, xp.dtype)
-    scale[:2 * H] = 0.5
-    w_t = np.multiply(w_hh.T, scale, order='C')                   # (H, 3H)
-    b_s = b_hh * scale
-    x_rz = xp[..., :2 * H] * 0.5                                  # (T, B, 2H)
-    acts = np.empty((T, B, G), xp.dtype)
-    hh = np.empty((T, B, G), xp.dtype)                             # (W_hh h + b_hh), r, z halved
-    h_all = np.empty((T, B, H), xp.dtype)
+    """xp (3, T, B, H) from input_affine (b_hr, b_hz in it); becomes the activations."""
+    _, T, B, H = xp.shape
+    w_t = _recurrent_weights('gru', w_hh)                         # (3, H, H)
+    b_hn = b_hh[2 * H:]
+    acts = xp
+    hn = np.empty((T, B, H), xp.dtype)                            # W_hn h + b_hn
+    h_all = np.empty((T + 1, B, H), xp.dtype)                     # h_all[t] enters step t
+    h_all[0] = h0
+    rec = np.empty((3, B, H), xp.dtype)
     tmp = np.empty((B, H), xp.dtype)
-    h = h0
     for t in range(T):
-        a, rec = acts[t], hh[t]
+        a = acts[:, t]                                            # (3, B, H): r, z, n
+        h = h_all[t]
         np.matmul(h, w_t, out=rec)
-        rec += b_s
-        rz = np.add(x_rz[t], rec[:, :2 * H], out=a[:, :2 * H])
+        rz = a[:2]
+        rz += rec[:2]
         _sigmoid_from_half(rz)
-        r, z = a[:, :H], a[:, H:2 * H]
+        r, z, n = a
         # PyTorch keeps b_hn inside the reset product
-        n = np.multiply(r, rec[:, 2 * H:], out=a[:, 2 * H:])
-        n += xp[t, :, 2 * H:]
+        np.add(rec[2], b_hn, out=hn[t])
+        np.multiply(r, hn[t], out=tmp)
+        n += tmp
         np.tanh(n, out=n)
         # h = n + z (h_prev - n)
         np.subtract(h, n, out=tmp)
         tmp *= z
-        h = np.add(n, tmp, out=h_all[t])
-    hn = hh[..., 2 * H:]
-    return h_all, LayerCache(h0, h_all, acts, (hn,)), (h.copy(),)
+        np.add(n, tmp, out=h_all[t + 1])
+    return h_all[1:], LayerCache(h0, h_all[1:], acts, (h_all, hn)), (h_all[T].copy(),)
 
 
 def gru_backward(dh_all, cache, w_hh):
-    """dh_all (T, B, H) -> dxp (T, B, 3H), dW_hh, db_hh."""
-    acts, (hn,) = cache.acts, cache.extra
-    T, B, G = acts.shape
-    H = G // 3
-    r, z, n = acts[..., :H], acts[..., H:2 * H], acts[..., 2 * H:]
+    """dh_all (T, B, H) -> dxp (3, T, B, H), dW_hh, db_hh."""
+    acts, (h_all, hn) = cache.acts, cache.extra
+    _, T, B, H = acts.shape
+    r, z, n = acts
     # for all steps at once, the factors that turn dh into each pre-activation's gradient:
     #   da_n = dh (1 - z)(1 - n^2)
     #   da_z = dh (h_prev - n) z (1 - z)
@@ -200,52 +247,51 @@ def gru_backward(dh_all, cache, w_hh):
     k_n = np.multiply(n, n)
     np.subtract(1.0, k_n, out=k_n)
     k_n *= 1.0 - z
-    k_z = np.empty((T, B, H), acts.dtype)
-    k_z[0] = cache.h0
-    k_z[1:] = cache.h[:-1]
-    k_z -= n
+    k_z = np.subtract(h_all[:-1], n)
     k_z *= z
     k_z *= 1.0 - z
     k_r = np.subtract(1.0, r)
     k_r *= r
     k_r *= hn
-    dxp = np.empty((T, B, G), acts.dtype)
-    dhh = np.empty((T, B, G), acts.dtype)           # gradient w.r.t. W_hh h + b_hh
+    w = gate_major('gru', w_hh)                          # (3, H_out, H_in)
+    dxp = np.empty((3, T, B, H), acts.dtype)
+    dhh = np.empty((3, T, B, H), acts.dtype)             # gradient w.r.t. W_hh h + b_hh
     dh = np.empty((B, H), acts.dtype)
     dh_z = np.empty((B, H), acts.dtype)
     dh_next = np.zeros((B, H), acts.dtype)
+    back = np.empty((3, B, H), acts.dtype)
     for t in reversed(range(T)):
         np.add(dh_all[t], dh_next, out=dh)
-        dan = np.multiply(dh, k_n[t], out=dxp[t, :, 2 * H:])
-        np.multiply(dh, k_z[t], out=dxp[t, :, H:2 * H])
-        np.multiply(dan, k_r[t], out=dxp[t, :, :H])
+        dan = np.multiply(dh, k_n[t], out=dxp[2, t])
+        np.multiply(dh, k_z[t], out=dxp[1, t])
+        np.multiply(dan, k_r[t], out=dxp[0, t])
         # the recurrent product sees r * (W_hn h + b_hn): da_n times r
-        dhh[t, :, :2 * H] = dxp[t, :, :2 * H]
-        np.multiply(dan, r[t], out=dhh[t, :, 2 * H:])
+        dhh[:2, t] = dxp[:2, t]
+        np.multiply(dan, r[t], out=dhh[2, t])
         # h = (1 - z) n + z h_prev, plus the path through W_hh
         np.multiply(dh, z[t], out=dh_z)
-        np.matmul(dhh[t], w_hh, out=dh_next)
+        np.matmul(dhh[:, t], w, out=back)
+        np.sum(back, axis=0, out=dh_next)
         dh_next += dh_z
-    return dxp, *_recurrent_weight_grads(dhh, cache)
+    return (dxp, *_recurrent_weight_grads('gru', dhh, h_all[:-1]))
 
 
-def _recurrent_weight_grads(da, cache):
-    """dW_hh = sum_t da_t^T h_{t-1}: one product over all time steps."""
-    T, B, G = da.shape
-    h, H = cache.h, cache.h.shape[-1]
-    dw = da[0].T @ cache.h0
-    if T > 1:
-        dw += da[1:].reshape(-1, G).T @ h[:-1].reshape(-1, H)
-    return dw, da.reshape(-1, G).sum(axis=0)
+def _recurrent_weight_grads(cell, da, h_prev):
+    """dW_hh = sum over steps of da_t^T h_{t-1}: one product per gate over all
+    steps. da (G, T, B, H), h_prev (T, B, H) -> PyTorch-shaped dW_hh, db_hh."""
+    G, T, B, H = da.shape
+    da3 = da.reshape(G, T * B, H)
+    dw = np.matmul(da3.transpose(0, 2, 1), h_prev.reshape(T * B, H))   # (G, H, H)
+    return pytorch_rows(cell, dw), pytorch_rows(cell, da3.sum(axis=1))
 
 
 def layer_forward(cell, xp, w_hh, b_hh, state=None):
-    """Run one layer on xp (T, B, G*H); ``state`` is a tuple (h0,) or (h0, c0),
-    zeros if None.
+    """Run one layer on xp (G, T, B, H) from input_affine (overwritten);
+    ``state`` is a tuple (h0,) or (h0, c0), zeros if None.
 
     Returns (h_all (T, B, H), cache, final state tuple).
     """
-    B, H = xp.shape[1], w_hh.shape[1]
+    B, H = xp.shape[2], w_hh.shape[1]
     if state is None:
         state = tuple(np.zeros((B, H), xp.dtype) for _ in range(2 if cell == 'lstm' else 1))
     state = tuple(np.asarray(s, xp.dtype) for s in state)
@@ -259,6 +305,7 @@ def layer_forward(cell, xp, w_hh, b_hh, state=None):
 
 
 def layer_backward(cell, dh_all, cache, w_hh):
-    """dh_all (T, B, H) -> (dxp (T, B, G*H), dW_hh (G*H, H), db_hh (G*H,))."""
+    """dh_all (T, B, H) -> (dxp (G, T, B, H) internal gate order, the gradient
+    w.r.t. x W_ih^T + b_ih; dW_hh (G*H, H), db_hh (G*H,) in PyTorch's order)."""
     backward = {'rnn': rnn_backward, 'lstm': lstm_backward, 'gru': gru_backward}[cell]
     return backward(dh_all, cache, w_hh)

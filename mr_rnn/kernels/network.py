@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mr_rnn.kernels import losses
-from mr_rnn.kernels.cells import GATES, layer_backward, layer_forward
+from mr_rnn.kernels.cells import (GATES, gate_major, input_affine, layer_backward, layer_forward,
+                                  pytorch_rows)
 
 HEADS = ('per_step', 'last_step')
 LOSSES = ('xent', 'mse')
@@ -115,17 +116,18 @@ def _orthogonal(rng, n):
 
 
 def _input_projection(params, spec, k, inp):
-    """inp: (T, B) token ids, (T, B, D) inputs or the layer below's (T, B, H)."""
-    w_ih, b_ih = params[f'rnn.weight_ih_l{k}'], params[f'rnn.bias_ih_l{k}']
+    """inp: (T, B) token ids, (T, B, D) inputs or the layer below's (T, B, H)
+    -> xp (G, T, B, H), gate-major, as cells.layer_forward takes it."""
+    w, b = input_affine(spec.cell, params[f'rnn.weight_ih_l{k}'], params[f'rnn.bias_ih_l{k}'],
+                        params[f'rnn.bias_hh_l{k}'])             # (G, D, H), (G, H)
     if k == 0 and spec.token_input:
-        # a one-hot input times W_ih is a column of W_ih: gather it
-        xp = np.take(np.ascontiguousarray(w_ih.T), inp, axis=0)  # (T, B, G*H)
-        xp += b_ih
-        return xp
+        # a one-hot input times W_ih is a column of W_ih: gather it, bias included
+        table = w + b[:, None, :]                                 # (G, V, H)
+        return np.take(table, inp, axis=1)                        # (G, T, B, H)
     T, B, D = inp.shape
-    xp = np.matmul(inp.reshape(T * B, D), w_ih.T).reshape(T, B, -1)   # (T, B, G*H)
-    xp += b_ih
-    return xp
+    xp = np.matmul(inp.reshape(T * B, D), w)                      # (G, T*B, H)
+    xp += b[:, None, :]
+    return xp.reshape(w.shape[0], T, B, -1)
 
 
 def _time_major(x, spec, dtype):
@@ -218,36 +220,44 @@ def loss_and_grads(params, spec, batch):
         d_top[lengths_of(mask) - 1, np.arange(top.shape[1])] = d_head_in
 
     # backprop through the layers, top first
+    cell = spec.cell
     for k in reversed(range(spec.layers)):
         dxp, grads[f'rnn.weight_hh_l{k}'], grads[f'rnn.bias_hh_l{k}'] = layer_backward(
-            spec.cell, d_top, caches[k], params[f'rnn.weight_hh_l{k}'])
-        G = dxp.shape[-1]
-        dxp2 = dxp.reshape(-1, G)                                 # (T*B, G*H)
-        grads[f'rnn.bias_ih_l{k}'] = dxp2.sum(axis=0)
+            cell, d_top, caches[k], params[f'rnn.weight_hh_l{k}'])
+        G, T, B, H = dxp.shape
+        dxp3 = dxp.reshape(G, T * B, H)
+        grads[f'rnn.bias_ih_l{k}'] = pytorch_rows(cell, dxp3.sum(axis=1))
         w_ih = params[f'rnn.weight_ih_l{k}']
         if k == 0 and spec.token_input:
             ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
-            grads['rnn.weight_ih_l0'] = _scatter_columns(dxp2, ids, w_ih.shape)
-        else:
-            below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
-            grads[f'rnn.weight_ih_l{k}'] = dxp2.T @ below.reshape(-1, w_ih.shape[1])
-            if k > 0:
-                d_top = (dxp2 @ w_ih).reshape(*dxp.shape[:2], -1)  # (T, B, H)
+            grads['rnn.weight_ih_l0'] = pytorch_rows(cell, _scatter_columns(dxp3, ids, w_ih.shape[1]))
+            continue
+        below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
+        below2 = below.reshape(T * B, -1)                          # (T*B, D)
+        grads[f'rnn.weight_ih_l{k}'] = pytorch_rows(
+            cell, np.matmul(dxp3.transpose(0, 2, 1), below2))      # (G, H, D)
+        if k > 0:
+            w_g = gate_major(cell, w_ih)                           # (G, H, D)
+            d_below = dxp3[0] @ w_g[0]
+            for g in range(1, G):
+                d_below += dxp3[g] @ w_g[g]
+            d_top = d_below.reshape(T, B, -1)                      # (T, B, H)
     return LossAndGrads(float(loss_sum), int(count), grads)
 
 
-def _scatter_columns(dxp2, ids, shape):
-    """Gradient of the gathered columns: sum dxp rows per token id.
+def _scatter_columns(dxp3, ids, vocab):
+    """Gradient of the gathered table rows: dxp3 (G, N, H) rows summed per token
+    id -> (G, H, V).
 
     Sort the rows by id once, then one contiguous row sum per distinct id:
-    several times faster than np.add.at or np.add.reduceat along axis 0.
+    several times faster than np.add.at or np.add.reduceat.
     """
     order = np.argsort(ids, kind='stable')
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
     ends = np.r_[starts[1:], len(ids)]
-    rows = dxp2[order]                                            # (N, G*H) grouped by id
-    grad_t = np.zeros((shape[1], shape[0]), dxp2.dtype)           # (V, G*H)
+    rows = np.take(dxp3, order, axis=1)                            # (G, N, H) grouped by id
+    grad = np.zeros((vocab, dxp3.shape[0], dxp3.shape[2]), dxp3.dtype)   # (V, G, H)
     for start, end, token in zip(starts.tolist(), ends.tolist(), sorted_ids[starts].tolist()):
-        np.sum(rows[start:end], axis=0, out=grad_t[token])
-    return grad_t.T
+        np.sum(rows[:, start:end], axis=1, out=grad[token])
+    return grad.transpose(1, 2, 0)

@@ -1,0 +1,118 @@
+"""Threads: the inline runner's gradient sums on every core, and one BLAS
+thread per task on the runners that run a task per core."""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from blas_threads_job import MRBlasThreads
+from helpers import train
+from mr_rnn.driver.runner import BLAS_THREAD_VARS, run_job
+from mr_rnn.jobs.mr_gradient_step import MRGradientStep
+from mr_rnn.kernels.accumulate import GradientSum
+from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
+from mr_rnn.kernels.parallel import loss_and_grads_parallel
+from test_kernels import make_batch, make_spec
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
+
+
+def lm_batches(n, seed=0):
+    spec = make_spec('lstm', token=True)
+    rng = np.random.default_rng(seed)
+    return spec, [make_batch(spec, int(rng.integers(1 << 30)), rng.integers(1, 9, size=5).tolist())
+                  for _ in range(n)]
+
+
+@pytest.mark.parametrize('threads', [2, 3])
+def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(threads):
+    spec, batches = lm_batches(9)
+    params = init_params(spec, 0, np.float64)
+    with threadpool_limits(1, user_api='blas'):
+        serial = GradientSum(params, spec)
+        for b in batches:
+            serial.add(b)
+        with ThreadPoolExecutor(threads) as pool:
+            pooled = GradientSum(params, spec, pool=pool)
+            for b in batches:
+                pooled.add(b)
+            pooled.finish()
+    assert (pooled.loss_sum, pooled.count) == (serial.loss_sum, serial.count)
+    for name in params:
+        assert np.array_equal(pooled.grads[name], serial.grads[name]), name
+
+
+@pytest.mark.parametrize('parts', [2, 3, 5])
+def test_loss_and_grads_parallel_equals_the_whole_batch(parts):
+    spec = NetworkSpec('gru', 3, 4, 2, 2, False, 'last_step', 'xent')
+    batch = make_batch(spec, 3, [5, 1, 3, 2, 4])
+    params = init_params(spec, 1, np.float64)
+    whole = loss_and_grads(params, spec, batch)
+    with ThreadPoolExecutor(2) as pool:
+        split = loss_and_grads_parallel(params, spec, batch, pool, parts=parts)
+    assert split.count == whole.count
+    assert split.loss_sum == pytest.approx(whole.loss_sum, rel=1e-12)
+    for name, grad in whole.grads.items():
+        np.testing.assert_allclose(split.grads[name], grad, rtol=1e-10, atol=1e-12)
+
+
+def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):
+    text = tmp_path / 'text.txt'
+    with open(TEXT, 'rb') as f:
+        text.write_bytes(f.read(20_000).rpartition(b'\n')[0] + b'\n')
+    run = tmp_path / 'run'
+    assert train(run, [str(text)], '--cell', 'lstm', '--hidden', '8', '--seq-len', '20',
+                 '--dtype', 'float64', '--max-iter', '0') == 0
+    checkpoint = str(run / 'checkpoints' / 'iter-000000.npz')
+    outputs = {}
+    for threads in ('1', '2'):
+        job = MRGradientStep(args=['--format', 'text', '--checkpoint', checkpoint,
+                                   '--threads', threads, str(text)])
+        # one BLAS thread in both: multi-threaded BLAS may add in another order
+        with threadpool_limits(1, user_api='blas'), job.make_runner() as runner:
+            runner.run()
+            outputs[threads] = dict(job.parse_output(runner.cat_output()))
+    assert outputs['1'].keys() == outputs['2'].keys()
+    assert outputs['1']['__stats__']['scalars']['count'] > 1000
+    for key, packet in outputs['1'].items():
+        assert packet['scalars'] == outputs['2'][key]['scalars'], key
+        for name, array in packet['arrays'].items():
+            assert np.array_equal(array, outputs['2'][key]['arrays'][name]), (key, name)
+
+
+def blas_report(tmp_path, monkeypatch, *runner_args):
+    """What every -r local map task saw: (BLAS thread counts, thread variables)."""
+    for var in BLAS_THREAD_VARS:        # as a user's shell would have it: nothing set
+        monkeypatch.delenv(var, raising=False)
+    data = tmp_path / 'lines.txt'
+    data.write_text(''.join(f'line {i}\n' for i in range(40)))
+    output, _ = run_job(MRBlasThreads, [str(data)], ['-r', 'local', *runner_args])
+    assert output and all(key == 'blas' for key, _ in output)
+    return [(tuple(v['threads']), v['env']) for _, v in output]
+
+
+def test_local_tasks_run_one_blas_thread_without_a_conf_file(tmp_path, monkeypatch):
+    for threads, env in blas_report(tmp_path, monkeypatch, '--no-conf', '--num-cores', '2'):
+        assert threads and set(threads) == {1}
+        assert env == dict.fromkeys(BLAS_THREAD_VARS, '1')
+
+
+def test_users_cmdenv_on_the_command_line_sets_the_blas_threads(tmp_path, monkeypatch):
+    want = min(2, os.cpu_count())       # OpenBLAS runs no more threads than cores
+    reports = blas_report(tmp_path, monkeypatch, '--no-conf', '--cmdenv', 'OPENBLAS_NUM_THREADS=2')
+    for threads, env in reports:
+        assert env['OPENBLAS_NUM_THREADS'] == '2'
+        assert env['OMP_NUM_THREADS'] is None and env['MKL_NUM_THREADS'] is None
+        assert threads and set(threads) == {want}
+
+
+def test_users_cmdenv_in_mrjob_conf_sets_the_blas_threads(tmp_path, monkeypatch):
+    want = min(2, os.cpu_count())
+    conf = tmp_path / 'mrjob.conf'
+    conf.write_text("runners:\n  local:\n    cmdenv:\n      OMP_NUM_THREADS: '2'\n")
+    for threads, env in blas_report(tmp_path, monkeypatch, '-c', str(conf)):
+        assert env == {'OMP_NUM_THREADS': '2', 'OPENBLAS_NUM_THREADS': None, 'MKL_NUM_THREADS': None}
+        assert threads and set(threads) == {want}
