@@ -125,6 +125,8 @@ class Text:
         self.held_dir = os.path.join(self.dir, 'heldout')
         write_parts(self.train_dir, self.train, parts)
         write_parts(self.held_dir, self.held, 1)
+        self.train_gz_dir = os.path.join(self.dir, 'train-gz')
+        write_parts(self.train_gz_dir, self.train, 1, compress=True)
         facts = {}
         for line in self.train:
             facts = merge_facts(facts, text_facts(line.encode('utf-8')))
@@ -295,10 +297,10 @@ def run_torch(text, budget, lr, hidden, args, scratch):
 
 # ── mr-rnn, stopped after the budget ──
 
-def run_mr_rnn(text, budget, flags, hidden, scratch, runner=('-r', 'local')):
+def run_mr_rnn(text, data, budget, flags, hidden, scratch, runner):
     out = os.path.join(scratch, f'mr-{text.name}')
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, '-m', 'mr_rnn', 'train', text.train_dir, '--format', 'text',
+    cmd = [sys.executable, '-m', 'mr_rnn', 'train', data, '--format', 'text',
            '--out', out, *runner, '--max-iter', '100000', '--quiet', *flags]
     if hidden != 128:
         cmd += ['--hidden', str(hidden)]
@@ -319,8 +321,8 @@ def run_mr_rnn(text, budget, flags, hidden, scratch, runner=('-r', 'local')):
             model = Model.load(path)
             points.append(dict(seconds=seconds, step=model.optim_step, round=model.iteration,
                                params=model.params))
-    return points, ' '.join(['mr-rnn', 'train', 'DATA/train', '--format', 'text', *runner,
-                             '--max-iter', '100000', *flags])
+    shown = ['mr-rnn', 'train', 'DATA', '--format', 'text', *runner, '--max-iter', '100000', *flags]
+    return points, ' '.join(shown + (['--hidden', str(hidden)] if hidden != 128 else []))
 
 
 def curve(torch, points, text, hidden):
@@ -394,7 +396,9 @@ def main():
     p.add_argument('--mr-flags', default='', help='more mr-rnn train flags, for experiments')
     p.add_argument('--hidden', type=int, default=128)
     p.add_argument('--snapshots', type=int, default=20, help='PyTorch snapshots per run')
-    p.add_argument('--repeats', type=int, default=1, help='mr_rnn, torch pairs per text')
+    p.add_argument('--repeats', type=int, default=1, help='runs of each per text')
+    p.add_argument('--one-task', type=int, default=1,
+                   help='also run mr-rnn inline on one gzip file: one map task (1)')
     p.add_argument('--scaling', default='1,2,4,8,16', help='map task counts ("" to skip)')
     p.add_argument('--scale-hidden', type=int, default=64)
     p.add_argument('--scale-target', type=float, default=2.9,
@@ -415,7 +419,7 @@ def main():
         return torch_worker(args)
     if args.smoke:
         args.budget, args.snapshots, args.hidden = 10, 4, 32
-        args.scaling, args.scale_hidden, args.scale_max_rounds = '1,2', 16, 2
+        args.scaling, args.scale_hidden, args.scale_max_rounds = '1,2', 16, 1
         args.scale_local_steps, args.scale_target, args.scale_target_default = 2, 1.0, 1.0
 
     import torch
@@ -447,70 +451,94 @@ def main():
     print('\n'.join(out), flush=True)
 
     # ── equal wall time ──
+    # 'local': the acceptance run, -r local with default settings (mrjob cuts the part files
+    # into 2 map tasks per core); 'one task': the inline runner on one gzip file, which
+    # mrjob never splits, so one map task trains on all of the text
+    variants = [('local', ('-r', 'local'), 'train_dir')]
+    if args.one_task:
+        variants.append(('one task', (), 'train_gz_dir'))
     results = {}
     for t in texts:
         for rep in range(args.repeats):
-            mr_points, mr_cmd = run_mr_rnn(t, args.budget, mr_flags, args.hidden, scratch)
-            torch_points, windows = run_torch(t, args.budget, args.lr, args.hidden, args, scratch)
-            curve(torch, mr_points, t, args.hidden)
-            curve(torch, torch_points, t, args.hidden)
-            results.setdefault(t.name, []).append((mr_points, torch_points, windows))
-            print(f'{t.name}: mr_rnn {mr_points[-1]["bits"]:.3f} bits/char after '
-                  f'{mr_points[-1]["round"]} rounds; torch {torch_points[-1]["bits"]:.3f} after '
-                  f'{torch_points[-1]["step"]} steps', flush=True)
+            runs = {}
+            for name, runner, data in variants:
+                points, cmd = run_mr_rnn(t, getattr(t, data), args.budget, mr_flags, args.hidden,
+                                         scratch, runner)
+                runs[name] = (curve(torch, points, t, args.hidden), cmd)
+                print(f'{t.name}: mr_rnn {name} {points[-1]["bits"]:.3f} bits/char after '
+                      f'{points[-1]["round"]} rounds', flush=True)
+            tp, windows = run_torch(t, args.budget, args.lr, args.hidden, args, scratch)
+            runs['torch'] = (curve(torch, tp, t, args.hidden), windows)
+            print(f'{t.name}: torch {tp[-1]["bits"]:.3f} after {tp[-1]["step"]} steps', flush=True)
+            results.setdefault(t.name, []).append(runs)
     # the scorer against mr_rnn's own numpy forward pass, on the last mr_rnn model
     t = texts[-1]
     some = list(range(0, len(t.held), max(1, len(t.held) // 10)))
-    params = results[t.name][-1][0][-1]['params']
+    params = results[t.name][-1]['local'][0][-1]['params']
     check = abs(score(torch, params, t, args.hidden, some) - numpy_bits(params, t, args.hidden, some))
 
     out += ['', '## At equal wall time', '',
             f'Each run gets {args.budget:g} s of wall time from its process start (reading the data, '
-            f'mrjob\'s describe job and the initial checkpoint included). mr_rnn: `{mr_cmd}`, '
-            f'LSTM {args.hidden}, stopped at {args.budget:g} s, scored at the newest checkpoint written '
-            f'by then. PyTorch: the same one-hot LSTM {args.hidden} + linear head, the same windows '
-            f'(mr_rnn\'s `TextReader`, seq-len 64, each from a zero state), shuffled minibatches of 32, '
-            f'Adam lr {args.lr:g}, `torch.set_num_threads(2)`. Held-out lines scored by one torch '
-            f'module for both (each line from a zero state; it agrees with mr_rnn\'s numpy forward '
-            f'pass to {check:.1e} bits/char).', '',
-            '| text | run | held-out bits/char | gain below unigram | mr_rnn gain / torch gain | '
-            'rounds (mr_rnn) / steps (torch) |', '|---|---|---|---|---|---|']
+            f'mrjob\'s describe job and the initial checkpoint included), one after the other. '
+            f'mr_rnn local: `{results[texts[0].name][0]["local"][1]}` on the part files (mrjob\'s local '
+            f'runner cuts them into 2 map tasks per core, {2 * os.cpu_count()} here, and runs one per '
+            f'core at a time)']
+    if args.one_task:
+        out[-1] += (f'; mr_rnn one task: `{results[texts[0].name][0]["one task"][1]}` on the '
+                    f'training lines in one gzip file (mrjob splits no gzip file: one map task, '
+                    f'in the driver\'s process)')
+    out[-1] += (f'. LSTM {args.hidden}, stopped at {args.budget:g} s, scored at the newest checkpoint '
+                f'written by then. PyTorch: the same one-hot LSTM {args.hidden} + linear head, the same '
+                f'windows (mr_rnn\'s `TextReader`, seq-len 64, each from a zero state), shuffled '
+                f'minibatches of 32, Adam lr {args.lr:g}, `torch.set_num_threads(2)`. Held-out lines '
+                f'scored by one torch module for both (each line from a zero state; it agrees with '
+                f'mr_rnn\'s numpy forward pass to {check:.1e} bits/char).')
+    out += ['', '| text | run | held-out bits/char | gain below unigram | gain / PyTorch\'s | '
+            'rounds (mr_rnn) / steps (PyTorch) |', '|---|---|---|---|---|---|']
     verdicts = []
     for t in texts:
-        for rep, (mr, tp, windows) in enumerate(results[t.name]):
-            g_mr, g_t = t.unigram - mr[-1]['bits'], t.unigram - tp[-1]['bits']
-            ratio = g_mr / g_t
-            verdicts.append(ratio)
+        for rep, runs in enumerate(results[t.name]):
+            tp, windows = runs['torch']
+            g_t = t.unigram - tp[-1]['bits']
             tag = f' ({rep + 1})' if args.repeats > 1 else ''
-            out.append(f'| {t.name}{tag} | mr_rnn | {mr[-1]["bits"]:.3f} | {g_mr:.3f} | '
-                       f'**{ratio:.2f}** | {mr[-1]["round"]} rounds ({mr[-1]["step"]} optimizer steps '
-                       f'per task) |')
-            out.append(f'| {t.name}{tag} | PyTorch | {tp[-1]["bits"]:.3f} | {g_t:.3f} | | '
+            for name, _, _ in variants:
+                mr = runs[name][0]
+                g_mr = t.unigram - mr[-1]['bits']
+                if name == 'local':
+                    verdicts.append(g_mr / g_t)
+                out.append(f'| {t.name}{tag} | mr_rnn {name} | {mr[-1]["bits"]:.3f} | {g_mr:.3f} | '
+                           f'**{g_mr / g_t:.2f}** | {mr[-1]["round"]} rounds ({mr[-1]["step"]} '
+                           f'optimizer steps per task) |')
+            out.append(f'| {t.name}{tag} | PyTorch | {tp[-1]["bits"]:.3f} | {g_t:.3f} | 1 | '
                        f'{tp[-1]["step"]} steps ({tp[-1]["step"] * 32 / windows:.1f} epochs) |')
     worst = min(verdicts)
-    out += ['', f'Acceptance (a), mr_rnn\'s gain at least 0.95× PyTorch\'s on both texts: worst '
+    out += ['', f'Acceptance (a), mr_rnn local\'s gain at least 0.95× PyTorch\'s on both texts: worst '
             f'{worst:.2f}×, **{"met" if worst >= 0.95 else "NOT met"}**.']
 
+    names = [name for name, _, _ in variants]
     out += ['', '## Time and rounds to a held-out target', '',
             'Targets at 50, 75 and 90 % of the gain below unigram that PyTorch reached in the budget; '
             'time from process start (— : not reached within the budget).', '',
-            '| text | target bits/char | PyTorch time | mr_rnn time | mr_rnn rounds |',
-            '|---|---|---|---|---|']
+            '| text | target bits/char | PyTorch time | '
+            + ' | '.join(f'mr_rnn {n} time (rounds)' for n in names) + ' |', '|---' * (3 + len(names)) + '|']
     for t in texts:
-        mr, tp, _ = results[t.name][0]
+        runs = results[t.name][0]
+        tp = runs['torch'][0]
         for share in (0.5, 0.75, 0.9):
             target = t.unigram - share * (t.unigram - tp[-1]['bits'])
-            a, b = first_reaching(tp, target), first_reaching(mr, target)
-            out.append(f'| {t.name} | {target:.3f} ({share:.0%}) | {fmt_time(a)} | {fmt_time(b)} | '
-                       f'{"—" if b is None else b["round"]} |')
+            cells = []
+            for n in names:
+                b = first_reaching(runs[n][0], target)
+                cells.append('—' if b is None else f'{fmt_time(b)} ({b["round"]})')
+            out.append(f'| {t.name} | {target:.3f} ({share:.0%}) | {fmt_time(first_reaching(tp, target))} | '
+                       + ' | '.join(cells) + ' |')
     out += ['', 'Held-out bits/char over time (mr_rnn: every checkpoint; PyTorch: snapshots):', '']
     for t in texts:
-        mr, tp, _ = results[t.name][0]
-        out.append(f'- {t.name}, mr_rnn: ' + ', '.join(f'{p["seconds"]:.0f} s {p["bits"]:.2f}'
-                                                      for p in mr))
-        out.append(f'- {t.name}, PyTorch: ' + ', '.join(f'{p["seconds"]:.0f} s {p["bits"]:.2f}'
-                                                       for p in tp))
-    print('\n'.join(out[-12:]), flush=True)
+        runs = results[t.name][0]
+        for n in names + ['torch']:
+            out.append(f'- {t.name}, {"PyTorch" if n == "torch" else "mr_rnn " + n}: ' + ', '.join(
+                f'{p["seconds"]:.0f} s {p["bits"]:.2f}' for p in runs[n][0]))
+    print('\n'.join(out[-14:]), flush=True)
 
     # ── scaling ──
     counts = [int(n) for n in args.scaling.split(',') if n]
