@@ -250,7 +250,7 @@ def torch_worker(args):
         x[i, :len(s.x)], y[i, :len(s.y)], mask[i, :len(s.y)] = (
             torch.from_numpy(s.x), torch.from_numpy(s.y), True)
     model = torch_model(torch, V, args.hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=args.worker_lr)
     snapshots, times, steps = [], [], []
     interval, step = args.budget / args.snapshots, 0
 
@@ -284,7 +284,7 @@ def run_torch(text, budget, lr, hidden, args, scratch):
     t0 = time.time()
     subprocess.run([sys.executable, os.path.abspath(__file__), '--torch-worker',
                     '--data', text.train_dir, '--budget', str(budget), '--t0', repr(t0),
-                    '--lr', str(lr), '--hidden', str(hidden), '--result', result,
+                    '--worker-lr', str(lr), '--hidden', str(hidden), '--result', result,
                     '--snapshots', str(args.snapshots), '--seq-len', '64',
                     '--batch-size', '32', '--threads', '2'], check=True)
     with np.load(result) as z:
@@ -392,7 +392,9 @@ def main():
     p.add_argument('--budget', type=float, default=100, help='wall seconds per run (100)')
     p.add_argument('--texts', default='austen,sotu', help='which texts (austen,sotu)')
     p.add_argument('--mode', default='average', help='mr-rnn --mode (average)')
-    p.add_argument('--lr', type=float, default=0.005, help='Adam learning rate, both (0.005)')
+    p.add_argument('--lr', type=float, default=0.01, help='mr-rnn\'s Adam learning rate (0.01)')
+    p.add_argument('--torch-lrs', default='0.005,0.01',
+                   help='PyTorch learning rates tried; the best is the baseline (0.005,0.01)')
     p.add_argument('--mr-flags', default='', help='more mr-rnn train flags, for experiments')
     p.add_argument('--hidden', type=int, default=128)
     p.add_argument('--snapshots', type=int, default=20, help='PyTorch snapshots per run')
@@ -408,19 +410,25 @@ def main():
     p.add_argument('--scale-local-steps', type=int, default=20)
     p.add_argument('--scale-max-rounds', type=int, default=30)
     p.add_argument('--scale-lr', type=float, default=0.01)
+    p.add_argument('--sections', default='equal,scaling',
+                   help='equal (wall time against PyTorch, to targets), scaling (map tasks)')
     p.add_argument('--out', default=os.path.join(ROOT, 'bench', 'QUALITY.md'))
     p.add_argument('--torch-worker', action='store_true', help=argparse.SUPPRESS)
     for name in ('--data', '--result'):
         p.add_argument(name, help=argparse.SUPPRESS)
-    for name in ('--t0', '--threads', '--seq-len', '--batch-size', '--seed'):
-        p.add_argument(name, type=float if name == '--t0' else int, default=0, help=argparse.SUPPRESS)
+    for name in ('--t0', '--worker-lr'):
+        p.add_argument(name, type=float, default=0, help=argparse.SUPPRESS)
+    for name in ('--threads', '--seq-len', '--batch-size', '--seed'):
+        p.add_argument(name, type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.torch_worker:
         return torch_worker(args)
+    args.torch_lrs = [float(lr) for lr in args.torch_lrs.split(',')]
     if args.smoke:
         args.budget, args.snapshots, args.hidden = 10, 4, 32
         args.scaling, args.scale_hidden, args.scale_max_rounds = '1,2', 16, 1
         args.scale_local_steps, args.scale_target, args.scale_target_default = 2, 1.0, 1.0
+        args.torch_lrs = args.torch_lrs[-1:]
 
     import torch
     torch.set_num_threads(2)
@@ -450,7 +458,19 @@ def main():
                    f'{len(t.held)} lines, {t.chars} characters | {len(t.vocab)} | {t.unigram:.3f} |')
     print('\n'.join(out), flush=True)
 
-    # ── equal wall time ──
+    if 'equal' in args.sections.split(','):
+        out += equal_time(args, texts, mr_flags, torch, scratch)
+    if 'scaling' in args.sections.split(','):
+        out += scaling(args, texts[0], scratch)
+    out += ['', f'Whole benchmark: {time.time() - started:.0f} s.']
+    shutil.rmtree(scratch, ignore_errors=True)
+    with open(args.out, 'w') as f:
+        f.write('\n'.join(out) + '\n')
+    print('\n'.join(out[-16:]))
+
+
+def equal_time(args, texts, mr_flags, torch, scratch):
+    out = []
     # 'local': the acceptance run, -r local with default settings (mrjob cuts the part files
     # into 2 map tasks per core); 'one task': the inline runner on one gzip file, which
     # mrjob never splits, so one map task trains on all of the text
@@ -467,9 +487,15 @@ def main():
                 runs[name] = (curve(torch, points, t, args.hidden), cmd)
                 print(f'{t.name}: mr_rnn {name} {points[-1]["bits"]:.3f} bits/char after '
                       f'{points[-1]["round"]} rounds', flush=True)
-            tp, windows = run_torch(t, args.budget, args.lr, args.hidden, args, scratch)
-            runs['torch'] = (curve(torch, tp, t, args.hidden), windows)
-            print(f'{t.name}: torch {tp[-1]["bits"]:.3f} after {tp[-1]["step"]} steps', flush=True)
+            for lr in args.torch_lrs:
+                tp, windows = run_torch(t, args.budget, lr, args.hidden, args, scratch)
+                runs[f'torch {lr:g}'] = (curve(torch, tp, t, args.hidden), windows)
+                print(f'{t.name}: torch lr {lr:g} {tp[-1]["bits"]:.3f} after {tp[-1]["step"]} steps',
+                      flush=True)
+            # the baseline: PyTorch at its best learning rate of those tried
+            best = min(args.torch_lrs, key=lambda lr: runs[f'torch {lr:g}'][0][-1]['bits'])
+            runs['torch'] = runs[f'torch {best:g}']
+            runs['torch lr'] = best
             results.setdefault(t.name, []).append(runs)
     # the scorer against mr_rnn's own numpy forward pass, on the last mr_rnn model
     t = texts[-1]
@@ -490,7 +516,8 @@ def main():
     out[-1] += (f'. LSTM {args.hidden}, stopped at {args.budget:g} s, scored at the newest checkpoint '
                 f'written by then. PyTorch: the same one-hot LSTM {args.hidden} + linear head, the same '
                 f'windows (mr_rnn\'s `TextReader`, seq-len 64, each from a zero state), shuffled '
-                f'minibatches of 32, Adam lr {args.lr:g}, `torch.set_num_threads(2)`. Held-out lines '
+                f'minibatches of 32, Adam at lr {" and ".join(f"{lr:g}" for lr in args.torch_lrs)} '
+                f'(the better one is the baseline), `torch.set_num_threads(2)`. Held-out lines '
                 f'scored by one torch module for both (each line from a zero state; it agrees with '
                 f'mr_rnn\'s numpy forward pass to {check:.1e} bits/char).')
     out += ['', '| text | run | held-out bits/char | gain below unigram | gain / PyTorch\'s | '
@@ -509,8 +536,12 @@ def main():
                 out.append(f'| {t.name}{tag} | mr_rnn {name} | {mr[-1]["bits"]:.3f} | {g_mr:.3f} | '
                            f'**{g_mr / g_t:.2f}** | {mr[-1]["round"]} rounds ({mr[-1]["step"]} '
                            f'optimizer steps per task) |')
-            out.append(f'| {t.name}{tag} | PyTorch | {tp[-1]["bits"]:.3f} | {g_t:.3f} | 1 | '
-                       f'{tp[-1]["step"]} steps ({tp[-1]["step"] * 32 / windows:.1f} epochs) |')
+            for lr in args.torch_lrs:
+                tq, windows = runs[f'torch {lr:g}']
+                g = t.unigram - tq[-1]['bits']
+                out.append(f'| {t.name}{tag} | PyTorch lr {lr:g}{" (baseline)" if lr == runs["torch lr"] else ""} '
+                           f'| {tq[-1]["bits"]:.3f} | {g:.3f} | {g / g_t:.2f} | '
+                           f'{tq[-1]["step"]} steps ({tq[-1]["step"] * 32 / windows:.1f} epochs) |')
     worst = min(verdicts)
     out += ['', f'Acceptance (a), mr_rnn local\'s gain at least 0.95× PyTorch\'s on both texts: worst '
             f'{worst:.2f}×, **{"met" if worst >= 0.95 else "NOT met"}**.']
@@ -535,15 +566,18 @@ def main():
     out += ['', 'Held-out bits/char over time (mr_rnn: every checkpoint; PyTorch: snapshots):', '']
     for t in texts:
         runs = results[t.name][0]
-        for n in names + ['torch']:
-            out.append(f'- {t.name}, {"PyTorch" if n == "torch" else "mr_rnn " + n}: ' + ', '.join(
+        for n in names + [f'torch {lr:g}' for lr in args.torch_lrs]:
+            out.append(f'- {t.name}, {"PyTorch lr " + n[6:] if n.startswith("torch") else "mr_rnn " + n}: ' + ', '.join(
                 f'{p["seconds"]:.0f} s {p["bits"]:.2f}' for p in runs[n][0]))
     print('\n'.join(out[-14:]), flush=True)
 
-    # ── scaling ──
+    return out
+
+
+def scaling(args, t, scratch):
+    out = []
     counts = [int(n) for n in args.scaling.split(',') if n]
     if counts:
-        t = texts[0]
         common = ['--mode', 'average', '--optimizer', 'adam', '--lr', str(args.scale_lr)]
         settings = [(f'--local-steps {args.scale_local_steps}',
                      common + ['--local-steps', str(args.scale_local_steps)], args.scale_target),
@@ -573,22 +607,22 @@ def main():
         inf = args.scale_max_rounds + 1
 
         def rounds(label, n):
-            return table.get((label, n)) or inf
+            reached = table.get((label, n))
+            return inf if reached is None else reached
+
+        def shown(label, n):
+            return str(rounds(label, n)) if rounds(label, n) < inf else f'> {args.scale_max_rounds}'
         if 1 in counts and 8 in counts:
             ok = rounds(fixed, 8) <= rounds(fixed, 1)
             out.append(f'\nAcceptance (b1), with {fixed}, 8 tasks need no more rounds than 1: '
-                       f'{rounds(fixed, 8) if rounds(fixed, 8) < inf else "—"} against '
-                       f'{rounds(fixed, 1) if rounds(fixed, 1) < inf else "—"}, '
+                       f'{shown(fixed, 8)} against {shown(fixed, 1)}, '
                        f'**{"met" if ok else "NOT met"}**.')
         if 1 in counts and 16 in counts:
             ok = rounds('default inner work', 16) <= 2 * rounds('default inner work', 1)
             out.append(f'Acceptance (b2), default inner work, 16 tasks at most 2× the rounds of 1: '
+                       f'{shown("default inner work", 16)} against {shown("default inner work", 1)}, '
                        f'**{"met" if ok else "NOT met"}**.')
-    out += ['', f'Whole benchmark: {time.time() - started:.0f} s.']
-    shutil.rmtree(scratch, ignore_errors=True)
-    with open(args.out, 'w') as f:
-        f.write('\n'.join(out) + '\n')
-    print('\n'.join(out[-16:]))
+    return out
 
 
 if __name__ == '__main__':
