@@ -31,7 +31,7 @@ demo: $(BIN)/.demo-deps
 	$(BIN)/mr-rnn train $(DATA)/train.txt.gz --format text --out $(RUN) \
 	    --mode average --optimizer adam --lr 0.01 --max-iter 4
 	$(BIN)/mr-rnn evaluate $(RUN)/final.npz $(DATA)/heldout.txt
-	$(BIN)/mr-rnn sample $(RUN)/final.npz --prime 'Anne ' --length 400 --temperature 0.7
+	$(BIN)/mr-rnn sample $(RUN)/final.npz --prime 'Anne ' --length 400 --temperature 0.5
 
 # Unit and MapReduce tests, real Hadoop (fetched with Maven) and Spark, and the
 # HTML report in headless Chromium (Debian's package, installed here when missing).
