@@ -97,9 +97,9 @@ def build_parser():
     o.add_argument('--outer-lr', type=float, default=0.7, help='average mode: outer lr (0.7)')
     o.add_argument('--outer-momentum', type=float, default=0.9,
                    help='average mode: outer momentum (0.9)')
-    o.add_argument('--inner-state', choices=INNER_STATE, default='average',
-                   help='average mode: the inner optimizer state across rounds: the tasks\' '
-                   'states averaged, or reset to zero every round (average)')
+    o.add_argument('--inner-state', choices=INNER_STATE, default='reset',
+                   help='average mode: the inner optimizer state across rounds: reset to zero '
+                   'every round, or the tasks\' states averaged (reset)')
     o.add_argument('--schedule', choices=SCHEDULES, default='constant',
                    help='learning-rate schedule over --max-iter rounds')
     o.add_argument('--warmup', type=int, default=0, help='rounds of linear lr warm-up')

@@ -96,7 +96,7 @@ class TrainConfig:
     outer_optimizer: str = 'nesterov'   # average mode: sgd | momentum | nesterov (kernels/optim.py)
     outer_lr: float = 0.7
     outer_momentum: float = 0.9
-    inner_state: str = 'average'  # inner optimizer state across rounds: average | reset
+    inner_state: str = 'reset'  # inner optimizer state across rounds: reset | average
     val_fraction: float = 0.0   # hold out this share of records (per-record hash) for validation
     target_loss: float = None   # stop once the (validation, else training) loss is this low
     on_divergence: str = 'stop'  # stop | halve-lr

@@ -78,7 +78,8 @@ def test_outer_momentum_step_matches_a_hand_computation(tmp_path):
 
 
 def test_outer_sgd_with_lr_1_is_plain_averaging_to_the_bit(tmp_path):
-    model, _ = _start(tmp_path, '--outer-optimizer', 'sgd', '--outer-lr', '1')
+    model, _ = _start(tmp_path, '--outer-optimizer', 'sgd', '--outer-lr', '1',
+                      '--inner-state', 'average')
     rng = np.random.default_rng(0)
     job = _reducer(model, tmp_path / 'k.npz')
     for name, theta in model.params.items():
@@ -102,6 +103,7 @@ def test_outer_state_is_in_the_checkpoint_and_checked_on_load(tmp_path):
     outer = [k for k in arrays if k.startswith('optim.outer_momentum.')]
     assert sorted(k.split('.', 2)[2] for k in outer) == sorted(Model.load(path).params)
     assert any(np.any(arrays[k]) for k in outer)          # it has moved
+    assert not any(k.startswith('optim.exp_avg') for k in arrays)   # Adam's: reset every round
     del arrays['optim.outer_momentum.head.bias']
     broken = str(tmp_path / 'broken.npz')
     save_checkpoint(broken, arrays, {k: v for k, v in meta.items() if k != 'checksum'})
@@ -111,7 +113,7 @@ def test_outer_state_is_in_the_checkpoint_and_checked_on_load(tmp_path):
 
 @pytest.mark.parametrize('flags', [
     ('--outer-optimizer', 'nesterov', '--local-steps', '3'),
-    ('--outer-optimizer', 'momentum', '--local-epochs', '0.5', '--inner-state', 'reset'),
+    ('--outer-optimizer', 'momentum', '--local-epochs', '0.5', '--inner-state', 'average'),
 ])
 def test_resume_in_average_mode_with_outer_state_ends_with_the_uninterrupted_weights(tmp_path,
                                                                                     flags):
