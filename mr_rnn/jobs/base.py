@@ -7,10 +7,12 @@ because a window needs consecutive rows.
 import ctypes
 import functools
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
+from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
 from threadpoolctl import threadpool_limits
@@ -22,11 +24,30 @@ from mr_rnn.data.sampling import in_sample
 from mr_rnn.model import Model
 
 
+TASK_SWITCHES = ('--mapper', '--combiner', '--reducer')
+
+
 class RecordJob(MRJob):
     INPUT_PROTOCOL = BytesValueProtocol
 
+    def __init__(self, args=None):
+        cl_args = sys.argv[1:] if args is None else args
+        self._task = any(a in TASK_SWITCHES for a in cl_args)
+        super().__init__(args)
+
     def configure_args(self):
-        super().configure_args()
+        if self._task:
+            # Every task makes a new job (inline: six a round, in the driver's
+            # process), and mrjob's ~120 runner options, which only the job
+            # that makes the runner reads, are most of what that costs. A
+            # task's command line has none of them: mrjob's own arguments
+            # without the runner's.
+            self.arg_parser.add_argument(dest='args', nargs='*')
+            _add_basic_args(self.arg_parser)
+            _add_job_args(self.arg_parser)
+            _add_step_args(self.arg_parser, include_deprecated=True)
+        else:
+            super().configure_args()
         self.add_passthru_arg('--format', choices=FORMATS, required=True,
                               help='input format of the records')
 
@@ -107,6 +128,22 @@ def _lines_before(path, offset):
         return None
 
 
+_LOADED = {}
+
+
+def load_model(path):
+    """Model.load, remembered while the file is unchanged: the inline runner
+    runs all of a job's map and reduce tasks in one process, and each would
+    read and check the same checkpoint again. Tasks only read the model.
+    (A checkpoint is written once, under a new name each round.)"""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = Model.load(path)
+    return _LOADED[key]
+
+
 @functools.cache
 def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for the next arrays instead of
@@ -134,9 +171,13 @@ class ModelRecordJob(RecordJob):
 
     Subclasses set ``self.sums`` in ``start_sums()``: anything with ``add(batch)``.
     A job that trains sets SAMPLES, and then sees only the iteration's sample
-    of records (``--sample-fraction``).
+    of records (``--sample-fraction``). A job whose sums use ``self.pool``
+    (kernels/parallel.py) sets THREADED: with ``--threads`` N > 1 its map tasks
+    get a pool of N threads, BLAS limited to one thread each, until
+    ``close_threads()``.
     """
     SAMPLES = False
+    THREADED = False
 
     def configure_args(self):
         super().configure_args()
@@ -149,7 +190,7 @@ class ModelRecordJob(RecordJob):
                                    'runner passes all cores; other runners run one task per core)')
 
     def load_model(self):
-        self.model = Model.load(self.options.checkpoint)
+        self.model = load_model(self.options.checkpoint)
 
     def mapper_init_model(self):
         keep_freed_memory()
@@ -159,7 +200,7 @@ class ModelRecordJob(RecordJob):
         if self.model.schema.format != 'csv':
             self.read = line_reader(self.model.schema, cfg.data)
         self.pool = self.blas_limits = None
-        if self.options.threads > 1:
+        if self.THREADED and self.options.threads > 1:
             # every worker runs its own BLAS calls: one BLAS thread each, or the
             # workers' BLAS threads fight over the same cores
             self.blas_limits = threadpool_limits(1, user_api='blas')
@@ -207,14 +248,17 @@ class ModelRecordJob(RecordJob):
             self.sums.add(batch)
         if hasattr(self.sums, 'finish'):
             self.sums.finish()
-        if self.pool is not None:
-            self.pool.shutdown()
-            self.blas_limits.restore_original_limits()
-            self.pool = self.blas_limits = None
         stats = self.stream.stats
         self.increment_counter('mr_rnn', 'records', stats['records'])
         self.increment_counter('mr_rnn', 'bad_records', stats['bad'])
         return stats
+
+    def close_threads(self):
+        """End of a map task's work on the pool (mapper_final, after the last use)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.blas_limits.restore_original_limits()
+            self.pool = self.blas_limits = None
 
     def start_sums(self):
         raise NotImplementedError

@@ -29,6 +29,7 @@ SQ = 'sq.'
 
 class MRGradientStep(ModelRecordJob):
     SAMPLES = True
+    THREADED = True
     INTERNAL_PROTOCOL = PacketProtocol
     OUTPUT_PROTOCOL = PacketProtocol
 
@@ -53,6 +54,7 @@ class MRGradientStep(ModelRecordJob):
         """-> (STATS_KEY, {loss_sum, count, records, bad, sequences, examples})
            -> (param name, {count} + {grad: float64 gradient of this shard's loss sum})"""
         stats = self.flush_stream()
+        self.close_threads()
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum,
                                           count=self.sums.count), 'arrays': {}}
         if self.sums.count:

@@ -2,9 +2,9 @@
 import numpy as np
 
 from mr_rnn.kernels import losses
+from mr_rnn.kernels.parallel import OrderedResults, workers
 from mr_rnn.kernels.network import forward, loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
-from mr_rnn.kernels.parallel import OrderedResults, workers
 
 
 class GradientSum:

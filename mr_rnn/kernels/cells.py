@@ -198,7 +198,7 @@ def lstm_backward(dh_all, cache, w_hh):
         da[0] *= dh
         np.multiply(dc, f[t], out=dc_next)
         np.matmul(da, w, out=back)
-        np.sum(back, axis=0, out=dh_next)
+        np.add.reduce(back, axis=0, out=dh_next)
     return (dxp, *_recurrent_weight_grads('lstm', dxp, h_all[:-1]))
 
 
@@ -271,7 +271,7 @@ def gru_backward(dh_all, cache, w_hh):
         # h = (1 - z) n + z h_prev, plus the path through W_hh
         np.multiply(dh, z[t], out=dh_z)
         np.matmul(dhh[:, t], w, out=back)
-        np.sum(back, axis=0, out=dh_next)
+        np.add.reduce(back, axis=0, out=dh_next)
         dh_next += dh_z
     return (dxp, *_recurrent_weight_grads('gru', dhh, h_all[:-1]))
 

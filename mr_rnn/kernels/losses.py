@@ -13,12 +13,13 @@ def cross_entropy_sum(logits, targets, target_mask):
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     total = exp.sum(axis=-1, keepdims=True)
-    log_prob = shifted - np.log(total)
-    picked = np.take_along_axis(log_prob, targets[..., None], axis=-1)[..., 0]
+    # log softmax only where it is used, at the targets
+    picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0] - np.log(total[..., 0])
     weight = target_mask.astype(logits.dtype)
     loss_sum = -(picked * weight).sum(dtype=np.float64)
     # d(-log softmax[target]) / d logits = softmax - onehot(target)
-    d_out = exp / total
+    d_out = exp
+    d_out /= total
     np.put_along_axis(d_out, targets[..., None],
                       np.take_along_axis(d_out, targets[..., None], axis=-1) - 1.0, axis=-1)
     d_out *= weight[..., None]
