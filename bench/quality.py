@@ -402,11 +402,11 @@ def main():
     p.add_argument('--one-task', type=int, default=1,
                    help='also run mr-rnn inline on one gzip file: one map task (1)')
     p.add_argument('--scaling', default='1,2,4,8,16', help='map task counts ("" to skip)')
-    p.add_argument('--scale-hidden', type=int, default=64)
-    p.add_argument('--scale-target', type=float, default=2.9,
-                   help='held-out bits/char, with --local-steps fixed (2.9)')
-    p.add_argument('--scale-target-default', type=float, default=2.6,
-                   help='held-out bits/char, with the default inner work (2.6)')
+    p.add_argument('--scale-hidden', type=int, default=32)
+    p.add_argument('--scale-target', type=float, default=3.2,
+                   help='held-out bits/char, with --local-steps fixed (3.2)')
+    p.add_argument('--scale-target-default', type=float, default=3.0,
+                   help='held-out bits/char, with the default inner work (3.0)')
     p.add_argument('--scale-local-steps', type=int, default=20)
     p.add_argument('--scale-max-rounds', type=int, default=30)
     p.add_argument('--scale-lr', type=float, default=0.01)
