@@ -399,8 +399,9 @@ def main():
     p.add_argument('--hidden', type=int, default=128)
     p.add_argument('--snapshots', type=int, default=20, help='PyTorch snapshots per run')
     p.add_argument('--repeats', type=int, default=1, help='runs of each per text')
-    p.add_argument('--one-task', type=int, default=1,
-                   help='also run mr-rnn inline on one gzip file: one map task (1)')
+    p.add_argument('--one-task', type=int, default=200, metavar='STEPS',
+                   help='also run mr-rnn inline on one gzip file (one map task) with '
+                   '--local-steps STEPS (200; 0: not)')
     p.add_argument('--scaling', default='1,2,4,8,16', help='map task counts ("" to skip)')
     p.add_argument('--scale-hidden', type=int, default=32)
     p.add_argument('--scale-target', type=float, default=3.2,
@@ -428,7 +429,7 @@ def main():
         args.budget, args.snapshots, args.hidden = 10, 4, 32
         args.scaling, args.scale_hidden, args.scale_max_rounds = '1,2', 16, 1
         args.scale_local_steps, args.scale_target, args.scale_target_default = 2, 1.0, 1.0
-        args.torch_lrs = args.torch_lrs[-1:]
+        args.torch_lrs, args.one_task = args.torch_lrs[-1:], min(args.one_task, 5)
 
     import torch
     torch.set_num_threads(2)
@@ -474,16 +475,17 @@ def equal_time(args, texts, mr_flags, torch, scratch):
     # 'local': the acceptance run, -r local with default settings (mrjob cuts the part files
     # into 2 map tasks per core); 'one task': the inline runner on one gzip file, which
     # mrjob never splits, so one map task trains on all of the text
-    variants = [('local', ('-r', 'local'), 'train_dir')]
+    variants = [('local', ('-r', 'local'), 'train_dir', [])]
     if args.one_task:
-        variants.append(('one task', (), 'train_gz_dir'))
+        # a checkpoint every 200 steps: a pass over a large text would be one round
+        variants.append(('one task', (), 'train_gz_dir', ['--local-steps', str(args.one_task)]))
     results = {}
     for t in texts:
         for rep in range(args.repeats):
             runs = {}
-            for name, runner, data in variants:
-                points, cmd = run_mr_rnn(t, getattr(t, data), args.budget, mr_flags, args.hidden,
-                                         scratch, runner)
+            for name, runner, data, extra in variants:
+                points, cmd = run_mr_rnn(t, getattr(t, data), args.budget, mr_flags + extra,
+                                         args.hidden, scratch, runner)
                 runs[name] = (curve(torch, points, t, args.hidden), cmd)
                 print(f'{t.name}: mr_rnn {name} {points[-1]["bits"]:.3f} bits/char after '
                       f'{points[-1]["round"]} rounds', flush=True)
@@ -528,7 +530,7 @@ def equal_time(args, texts, mr_flags, torch, scratch):
             tp, windows = runs['torch']
             g_t = t.unigram - tp[-1]['bits']
             tag = f' ({rep + 1})' if args.repeats > 1 else ''
-            for name, _, _ in variants:
+            for name, *_ in variants:
                 mr = runs[name][0]
                 g_mr = t.unigram - mr[-1]['bits']
                 if name == 'local':
@@ -546,7 +548,7 @@ def equal_time(args, texts, mr_flags, torch, scratch):
     out += ['', f'Acceptance (a), mr_rnn local\'s gain at least 0.95× PyTorch\'s on both texts: worst '
             f'{worst:.2f}×, **{"met" if worst >= 0.95 else "NOT met"}**.']
 
-    names = [name for name, _, _ in variants]
+    names = [name for name, *_ in variants]
     out += ['', '## Time and rounds to a held-out target', '',
             'Targets at 50, 75 and 90 % of the gain below unigram that PyTorch reached in the budget; '
             'time from process start (— : not reached within the budget).', '',
