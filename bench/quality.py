@@ -404,6 +404,8 @@ def main():
                    '--local-steps STEPS (200; 0: not)')
     p.add_argument('--scaling', default='1,2,4,8,16', help='map task counts ("" to skip)')
     p.add_argument('--scale-hidden', type=int, default=32)
+    p.add_argument('--scale-settings', default='fixed,default',
+                   help='fixed (--local-steps), default (the default inner work)')
     p.add_argument('--scale-target', type=float, default=3.2,
                    help='held-out bits/char, with --local-steps fixed (3.2)')
     p.add_argument('--scale-target-default', type=float, default=3.0,
@@ -584,6 +586,9 @@ def scaling(args, t, scratch):
         settings = [(f'--local-steps {args.scale_local_steps}',
                      common + ['--local-steps', str(args.scale_local_steps)], args.scale_target),
                     ('default inner work', common, args.scale_target_default)]
+        wanted = args.scale_settings.split(',')
+        settings = [s for s, key in zip(settings, ('fixed', 'default')) if key in wanted]
+        order, counts = counts, sorted(counts)      # run in the order given, show in order
         out += ['', '## Rounds to a held-out loss by the number of map tasks', '',
                 f'`mr-rnn train PARTS --val HELDOUT --mode average --optimizer adam --lr {args.scale_lr:g} '
                 f'--hidden {args.scale_hidden} --target-loss X` on the {t.name} '
@@ -596,15 +601,15 @@ def scaling(args, t, scratch):
                 + ' |', '|---' * (len(counts) + 2) + '|']
         table = {}
         for label, flags, target in settings:
-            row = []
-            for n in counts:
+            cells = {}
+            for n in order:
                 reached, last, seconds = rounds_to(t, n, target, flags,
                                                    args.scale_max_rounds, args.scale_hidden, scratch)
                 table[label, n] = reached
-                row.append(f'{reached if reached is not None else f"> {args.scale_max_rounds}"} '
-                           f'({seconds:.0f} s)')
-                print(f'scaling {label} {n} tasks: {row[-1]}, last {last:.3f}', flush=True)
-            out.append(f'| {label} | {target:g} | ' + ' | '.join(row) + ' |')
+                cells[n] = (f'{reached if reached is not None else f"> {args.scale_max_rounds}"} '
+                            f'({seconds:.0f} s)')
+                print(f'scaling {label} {n} tasks: {cells[n]}, last {last:.3f}', flush=True)
+            out.append(f'| {label} | {target:g} | ' + ' | '.join(cells[n] for n in counts) + ' |')
         fixed = f'--local-steps {args.scale_local_steps}'
         inf = args.scale_max_rounds + 1
 
