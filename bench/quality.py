@@ -310,9 +310,13 @@ def run_mr_rnn(text, data, budget, flags, hidden, scratch, runner):
     try:
         proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
-        # the driver and its task processes: one process group, ours
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        pass
+    finally:
+        # the driver and its task processes, also when this script is stopped: one
+        # process group, ours
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     from mr_rnn.model import Model
     points = []
     for path in sorted(glob.glob(os.path.join(out, 'checkpoints', 'iter-*.npz'))):
