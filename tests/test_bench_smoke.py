@@ -20,3 +20,22 @@ def test_bench_smoke_runs_and_prints_the_table(tmp_path):
     for heading in SECTIONS:
         assert heading in result.stdout and heading in written
     assert '## Machine' in written
+
+
+QUALITY_SECTIONS = ('## Machine', '## Data', '## At equal wall time', '## Time and rounds to a held-out target',
+                    '## Rounds to a held-out loss by the number of map tasks')
+
+
+def test_quality_bench_smoke_runs_and_writes_every_section(tmp_path):
+    out = tmp_path / 'QUALITY.md'
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'quality.py'), '--smoke',
+                             '--out', str(out)],
+                            capture_output=True, text=True, timeout=900, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = out.read_text()
+    for heading in QUALITY_SECTIONS:
+        assert heading in written
+    # both texts were prepared and both systems scored on each
+    for text in ('| austen |', '| sotu |'):
+        assert written.count(text) >= 3
+    assert 'Acceptance (a)' in written
