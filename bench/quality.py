@@ -301,7 +301,9 @@ def run_mr_rnn(text, data, budget, flags, hidden, scratch, runner):
     out = os.path.join(scratch, f'mr-{text.name}')
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, '-m', 'mr_rnn', 'train', data, '--format', 'text',
-           '--out', out, *runner, '--max-iter', '100000', '--quiet', *flags]
+           '--out', out, *runner, '--max-iter', '100000', '--quiet', *flags,
+           # every checkpoint is scored for the curve and the time to a target: keep them all
+           '--keep-checkpoints', '0']
     if hidden != 128:
         cmd += ['--hidden', str(hidden)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')])))
