@@ -13,6 +13,8 @@ import uuid
 
 import numpy as np
 
+from mr_rnn import fault_seams
+
 FORMAT = 1
 META_KEY = '__meta__'
 OPTIM_PREFIX = 'optim.'
@@ -62,17 +64,6 @@ def write_atomic(path, data):
         os.close(dir_fd)
 
 
-def _hold_for_tests():
-    """Fault injection, read by the tests only: MR_RNN_TEST_HOLD_CHECKPOINT=FIFO holds
-    each checkpoint write open (its bytes written, before the rename) until the test
-    has opened and closed the other end of the fifo, so that a test can kill the
-    driver inside a write, knowing it is inside one."""
-    gate = os.environ.get('MR_RNN_TEST_HOLD_CHECKPOINT')
-    if gate:
-        with open(gate, 'rb') as f:
-            f.read()
-
-
 def save_checkpoint(path, arrays, meta):
     """Write atomically (write_atomic)."""
     if META_KEY in arrays:
@@ -83,7 +74,7 @@ def save_checkpoint(path, arrays, meta):
 
     def write(f):
         np.savez(f, **arrays, **{META_KEY: blob})
-        _hold_for_tests()
+        fault_seams.hold_checkpoint_write()
     write_atomic(path, write)
     return meta
 

@@ -21,6 +21,7 @@ from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
 from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
 
+from mr_rnn import fault_seams
 from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
@@ -60,7 +61,7 @@ class RecordJob(MRJob):
     # non-finite loss, which the driver handles; numpy's RuntimeWarning would instead
     # be written as text to the inline runner's byte stream, and fail the task.
     def map_pairs(self, pairs, step_num=0):
-        _fail_once_for_tests(self, 'mapper')
+        fault_seams.fail_once(type(self).__name__, 'mapper')
         with np.errstate(all='ignore'):
             yield from super().map_pairs(pairs, step_num)
 
@@ -69,7 +70,7 @@ class RecordJob(MRJob):
             yield from super().combine_pairs(pairs, step_num)
 
     def reduce_pairs(self, pairs, step_num=0):
-        _fail_once_for_tests(self, 'reducer')
+        fault_seams.fail_once(type(self).__name__, 'reducer')
         with np.errstate(all='ignore'):
             yield from super().reduce_pairs(pairs, step_num)
 
@@ -108,20 +109,6 @@ class RecordJob(MRJob):
 
     def on_file(self, lines, where):
         raise NotImplementedError
-
-
-def _fail_once_for_tests(job, phase):
-    """Fault injection, read by the tests only: MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER
-    makes the first mapper or reducer task (of any job, or of class JOB) fail, once:
-    the marker file, created atomically, says it has."""
-    what, _, marker = os.environ.get('MR_RNN_TEST_FAIL_ONCE', '').partition(':')
-    if not marker or what not in (phase, f'{type(job).__name__}.{phase}'):
-        return
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    raise RuntimeError(f'{what} task failed on purpose (MR_RNN_TEST_FAIL_ONCE)')
 
 
 def _open_decompressed(path, uri):
@@ -269,6 +256,7 @@ class ModelRecordJob(RecordJob):
             self.val_stream = BatchStream(cfg.batch_size, self.model.schema, self.model.dtype)
             self.val_sums = LossSum(self.model.params, self.model.spec)
         self.val_files = {file_key(p) for p in self.options.val_path}
+        self._val_file_of = {}
 
     def route(self, record_bytes):
         """Where a record goes: 'train', 'val', or None (not used by this job)."""
@@ -294,12 +282,13 @@ class ModelRecordJob(RecordJob):
             raise RuntimeError('this runner does not name the file a record comes from, so '
                                '--val files cannot be told apart: on Spark set '
                                'emulate_map_input_file: true in mrjob.conf, or use --val-fraction')
-        path = file_key(self._path)
-        if path in self.val_files:
-            return True
-        # a local file that Hadoop (EMR, Dataproc) reads from the job's upload folder
-        folder, name = posixpath.split(path)
-        return name in self.options.val_name and posixpath.basename(folder) == 'files'
+        if self._path not in self._val_file_of:       # once per file, not per record
+            path = file_key(self._path)
+            # or a local file that Hadoop (EMR, Dataproc) reads from the job's upload folder
+            folder, name = posixpath.split(path)
+            self._val_file_of[self._path] = path in self.val_files or (
+                name in self.options.val_name and posixpath.basename(folder) == 'files')
+        return self._val_file_of[self._path]
 
     def stream_for(self, record_bytes):
         """(batch stream, sums) for a record, or None."""
