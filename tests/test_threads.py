@@ -12,8 +12,7 @@ from helpers import train
 from mr_rnn.driver.runner import BLAS_THREAD_VARS, run_job
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.kernels.accumulate import GradientSum
-from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
-from mr_rnn.kernels.parallel import loss_and_grads_parallel
+from mr_rnn.kernels.network import init_params
 from test_kernels import make_batch, make_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,20 +42,6 @@ def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(threads):
     assert (pooled.loss_sum, pooled.count) == (serial.loss_sum, serial.count)
     for name in params:
         assert np.array_equal(pooled.grads[name], serial.grads[name]), name
-
-
-@pytest.mark.parametrize('parts', [2, 3, 5])
-def test_loss_and_grads_parallel_equals_the_whole_batch(parts):
-    spec = NetworkSpec('gru', 3, 4, 2, 2, False, 'last_step', 'xent')
-    batch = make_batch(spec, 3, [5, 1, 3, 2, 4])
-    params = init_params(spec, 1, np.float64)
-    whole = loss_and_grads(params, spec, batch)
-    with ThreadPoolExecutor(2) as pool:
-        split = loss_and_grads_parallel(params, spec, batch, pool, parts=parts)
-    assert split.count == whole.count
-    assert split.loss_sum == pytest.approx(whole.loss_sum, rel=1e-12)
-    for name, grad in whole.grads.items():
-        np.testing.assert_allclose(split.grads[name], grad, rtol=1e-10, atol=1e-12)
 
 
 def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):

@@ -17,14 +17,8 @@ start more BLAS threads than there are cores.
     for batch in batches:
         sums.add(batch)
     sums.finish()                                    # waits; sums complete
-
-    result = loss_and_grads_parallel(params, spec, batch, pool)   # one batch, split by rows
 """
 import collections
-
-import numpy as np
-
-from mr_rnn.kernels.network import Batch, LossAndGrads, loss_and_grads
 
 
 class OrderedResults:
@@ -48,39 +42,3 @@ class OrderedResults:
 
 def workers(pool):
     return getattr(pool, '_max_workers', 1) if pool is not None else 1
-
-
-def split_rows(batch, parts):
-    """The batch cut into at most ``parts`` batches of consecutive rows (sequences)."""
-    B = batch.mask.shape[0]
-    bounds = np.linspace(0, B, min(parts, B) + 1).round().astype(int)
-    return [Batch(batch.x[a:b], batch.mask[a:b], batch.y[a:b])
-            for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
-def loss_and_grads_parallel(params, spec, batch, pool, parts=None):
-    """``loss_and_grads`` of one batch, its rows split into ``parts`` pieces
-    (default: one per pool worker) computed on the pool, summed in row order.
-
-    The sum equals the whole batch's up to rounding (float32 ~1e-6 relative);
-    for a fixed ``parts`` it is the same bitwise on every run. Worth it for
-    batches of 32 sequences and more: each piece pays the time loop's
-    per-step costs again."""
-    pieces = split_rows(batch, parts or workers(pool))
-    if pool is None or len(pieces) == 1:
-        return loss_and_grads(params, spec, batch) if len(pieces) == 1 else \
-            _sum(loss_and_grads(params, spec, p) for p in pieces)
-    return _sum(pool.map(lambda piece: loss_and_grads(params, spec, piece), pieces))
-
-
-def _sum(results):
-    total = None
-    for r in results:
-        if total is None:
-            total = LossAndGrads(r.loss_sum, r.count, dict(r.grads))
-            continue
-        total.loss_sum += r.loss_sum
-        total.count += r.count
-        for name, grad in r.grads.items():
-            total.grads[name] = total.grads[name] + grad
-    return total
