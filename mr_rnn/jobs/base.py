@@ -22,6 +22,7 @@ from mrjob.protocol import BytesValueProtocol
 from mrjob.step import MRStep
 
 from mr_rnn import fault_seams
+from mr_rnn.codec.wire import add_packets
 from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
@@ -184,8 +185,24 @@ def keep_freed_memory():
 
 # the held-out share depends on nothing but the record: stable across runs and seeds
 VAL_ITERATION, VAL_SEED = -1, 0x5EED
-VAL_KEY = '__val__'
+# the keys of a model job's totals beside its parameter blocks (docs/design.md §3.7)
+STATS_KEY, VAL_KEY = '__stats__', '__val__'
+TOTALS = (STATS_KEY, VAL_KEY)
 _URI = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*)?(?P<path>/.*)$')
+
+
+def block_reducer(reduce_block):
+    """A reducer of parameter blocks: ``reduce_block(self, name, total)`` gets
+    the sum of a block's packets, while the totals keys (STATS_KEY, VAL_KEY)
+    pass through, added up."""
+    @functools.wraps(reduce_block)
+    def reducer(self, key, packets):
+        total = add_packets(packets)
+        if key in TOTALS:
+            yield key, total
+        else:
+            yield from reduce_block(self, key, total)
+    return reducer
 
 
 def file_key(path):
@@ -352,6 +369,10 @@ class ModelRecordJob(RecordJob):
         sums = self.val_sums
         yield VAL_KEY, {'scalars': dict(self.val_stream.stats, loss_sum=sums.loss_sum,
                                         count=sums.count, correct=sums.correct), 'arrays': {}}
+
+    def add_up(self, key, packets):
+        """(key, packets) -> (key, their sum): a combiner, or a reducer of totals."""
+        yield key, add_packets(packets)
 
     def close_threads(self):
         """End of a map task's work on the pool (mapper_final, after the last use)."""

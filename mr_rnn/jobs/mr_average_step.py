@@ -14,12 +14,10 @@ Unlike gradient mode, the result depends on how the data is split into map
 tasks: each task's trajectory sees only its own shard.
 """
 
-from mr_rnn.codec.wire import PacketProtocol, add_packets
-from mr_rnn.jobs.base import VAL_KEY, ModelRecordJob
+from mr_rnn.codec.wire import PacketProtocol
+from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob, block_reducer
 from mr_rnn.kernels.accumulate import LocalTraining
 from mr_rnn.kernels.optim import outer_update
-
-STATS_KEY = '__stats__'
 
 
 class MRAverageStep(ModelRecordJob):
@@ -31,7 +29,7 @@ class MRAverageStep(ModelRecordJob):
         return [self.record_step(
             mapper_init=self.mapper_init_model,
             mapper_final=self.mapper_final_emit_weights,
-            combiner=self.combiner_add_weighted,
+            combiner=self.add_up,
             reducer_init=self.load_model,
             reducer=self.reducer_average)]
 
@@ -59,19 +57,12 @@ class MRAverageStep(ModelRecordJob):
                 arrays = {'param': param, **{f'optim.{k}': v for k, v in state.items()}}
                 yield name, {'scalars': {'weight': local.count}, 'arrays': arrays}
 
-    def combiner_add_weighted(self, key, packets):
-        """(key, packets) -> (key, their sum)"""
-        yield key, add_packets(packets)
-
-    def reducer_average(self, key, packets):
+    @block_reducer
+    def reducer_average(self, key, total):
         """(STATS_KEY or VAL_KEY, packets) -> (that key, totals)
            (param name, packets) -> (param name, {param: after the outer step,
                                      optim.<inner state>: weighted average,
                                      optim.<outer state>: after the outer step})"""
-        total = add_packets(packets)
-        if key in (STATS_KEY, VAL_KEY):
-            yield key, total
-            return
         weight = total['scalars']['weight']
         m, cfg = self.model, self.model.config
         arrays = {k: v / weight for k, v in total['arrays'].items()}

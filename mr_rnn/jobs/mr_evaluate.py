@@ -6,11 +6,9 @@
     combine: add
     reduce:  add -> (__stats__, totals) [and (__val__, totals) with --with-val]
 """
-from mr_rnn.codec.wire import PacketProtocol, add_packets
-from mr_rnn.jobs.base import ModelRecordJob
+from mr_rnn.codec.wire import PacketProtocol
+from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob
 from mr_rnn.kernels.accumulate import LossSum
-
-STATS_KEY = '__stats__'
 
 
 class MREvaluate(ModelRecordJob):
@@ -21,8 +19,8 @@ class MREvaluate(ModelRecordJob):
         return [self.record_step(
             mapper_init=self.mapper_init_model,
             mapper_final=self.mapper_final_emit_sums,
-            combiner=self.reducer_add_sums,
-            reducer=self.reducer_add_sums)]
+            combiner=self.add_up,
+            reducer=self.add_up)]
 
     def start_sums(self):
         return LossSum(self.model.params, self.model.spec,
@@ -37,11 +35,6 @@ class MREvaluate(ModelRecordJob):
         yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum, count=self.sums.count,
                                           correct=self.sums.correct),
                           'arrays': self.sums.arrays}
-
-    def reducer_add_sums(self, key, packets):
-        """(STATS_KEY or VAL_KEY, packets) -> (that key, their sum)"""
-        yield key, add_packets(packets)
-
 
 if __name__ == '__main__':
     MREvaluate.run()

@@ -18,14 +18,12 @@ clips exactly as clipping the one concatenated gradient would.
 """
 from mrjob.step import MRStep
 
-from mr_rnn.codec.wire import PacketProtocol, add_packets
-from mr_rnn.jobs.base import VAL_KEY, ModelRecordJob
+from mr_rnn.codec.wire import PacketProtocol
+from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob, block_reducer
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
 
-STATS_KEY = '__stats__'
 SQ = 'sq.'
-TOTALS = (STATS_KEY, VAL_KEY)       # keys whose packets are only added up
 
 
 class MRGradientStep(ModelRecordJob):
@@ -42,7 +40,7 @@ class MRGradientStep(ModelRecordJob):
     def steps(self):
         map_phase = dict(mapper_init=self.mapper_init_model,
                          mapper_final=self.mapper_final_emit_sums,
-                         combiner=self.combiner_add_sums, reducer_init=self.load_model)
+                         combiner=self.add_up, reducer_init=self.load_model)
         if not self.options.global_norm:
             return [self.record_step(**map_phase, reducer=self.reducer_apply_update)]
         return [self.record_step(**map_phase, reducer=self.reducer_share_norms),
@@ -64,40 +62,27 @@ class MRGradientStep(ModelRecordJob):
             for name, grad in self.sums.grads.items():
                 yield name, {'scalars': {'count': self.sums.count}, 'arrays': {'grad': grad}}
 
-    def combiner_add_sums(self, key, packets):
-        """(key, packets) -> (key, their sum)"""
-        yield key, add_packets(packets)
-
-    def reducer_apply_update(self, key, packets):
+    @block_reducer
+    def reducer_apply_update(self, key, total):
         """(STATS_KEY or VAL_KEY, packets) -> (that key, totals)
            (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>})"""
-        total = add_packets(packets)
-        if key in TOTALS:
-            yield key, total
-            return
         grad, grad_sq = mean_gradient(total['arrays']['grad'], total['scalars']['count'])
         yield key, self.updated_block(key, grad, grad_sq)
 
-    def reducer_share_norms(self, key, packets):
+    @block_reducer
+    def reducer_share_norms(self, key, total):
         """(STATS_KEY or VAL_KEY, packets) -> (that key, totals)
            (param name, packets) -> (param name, {grad: mean gradient})
                                  -> (every param name, {sq.<param name>: its squared norm})"""
-        total = add_packets(packets)
-        if key in TOTALS:
-            yield key, total
-            return
         grad, grad_sq = mean_gradient(total['arrays']['grad'], total['scalars']['count'])
         yield key, {'scalars': {}, 'arrays': {'grad': grad}}
         for name in self.model.params:
             yield name, {'scalars': {SQ + key: grad_sq}, 'arrays': {}}
 
-    def reducer_clip_and_update(self, key, packets):
+    @block_reducer
+    def reducer_clip_and_update(self, key, total):
         """(STATS_KEY or VAL_KEY, totals) -> (that key, totals)
            (param name, {grad} and every block's {sq.<name>}) -> (param name, updated block)"""
-        total = add_packets(packets)
-        if key in TOTALS:
-            yield key, total
-            return
         norms = {k[len(SQ):]: v for k, v in total['scalars'].items() if k.startswith(SQ)}
         factor = clip_factor(global_norm(norms), self.model.config.optimizer.clip_norm)
         yield key, self.updated_block(key, total['arrays']['grad'] * factor, norms[key])
