@@ -17,7 +17,7 @@ tasks: each task's trajectory sees only its own shard.
 from mr_rnn.codec.wire import PacketProtocol
 from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob, block_reducer
 from mr_rnn.kernels.accumulate import LocalTraining
-from mr_rnn.kernels.optim import outer_update
+from mr_rnn.kernels.optim import outer_update, weighted_mean
 
 
 class MRAverageStep(ModelRecordJob):
@@ -63,9 +63,8 @@ class MRAverageStep(ModelRecordJob):
            (param name, packets) -> (param name, {param: after the outer step,
                                      optim.<inner state>: weighted average,
                                      optim.<outer state>: after the outer step})"""
-        weight = total['scalars']['weight']
         m, cfg = self.model, self.model.config
-        arrays = {k: v / weight for k, v in total['arrays'].items()}
+        arrays = weighted_mean(total['arrays'], total['scalars']['weight'])
         arrays['param'], outer = outer_update(cfg.outer_optimizer, cfg.outer_lr, cfg.outer_momentum,
                                               m.params[key], arrays['param'], m.optim_state[key])
         arrays.update({f'optim.{k}': v for k, v in outer.items()})

@@ -195,6 +195,12 @@ def outer_update(name, lr, momentum, theta, mean, state):
     return new, {OUTER_STATE: inner['momentum_buffer']}
 
 
+def weighted_mean(weighted_sums, weight):
+    """θ̄ = Σ n_i θ_i / Σ n_i of average mode (docs/design.md §5), for every
+    array of one block: ``weighted_sums`` {name: Σ n_i x_i, float64}, ``weight`` Σ n_i."""
+    return {name: total / weight for name, total in weighted_sums.items()}
+
+
 def mean_gradient(grad_sum, count):
     """The gradient of the mean loss from a gradient *sum* over ``count`` targets
     (docs/design.md §3.3), and its squared norm."""
