@@ -9,7 +9,7 @@ import pytest
 
 from helpers import metrics, sequence_records, train, write_jsonl
 from mr_rnn.cli import main
-from mr_rnn.data.records import example_order
+from mr_rnn.counts import example_order
 from mr_rnn.data.schema import merge_facts
 from mr_rnn.codec.wire import add_packets
 from mr_rnn.model import Model

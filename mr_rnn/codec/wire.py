@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from mr_rnn.data.records import example_order
+from mr_rnn.counts import merge_counts
 
 
 def encode_packet(scalars=None, arrays=None):
@@ -56,17 +56,12 @@ class PacketProtocol:
 
 
 def add_packets(packets):
-    """Sum packets: numeric scalars and arrays add up (arrays in float64),
-    ``max_*`` scalars take the maximum, ``examples`` lists keep the first few."""
+    """Sum packets: scalars add up as counts do (counts.merge_counts: numbers
+    add, ``max_*`` take the maximum, ``examples`` keep the first few), arrays
+    add in float64."""
     scalars, arrays = {}, {}
     for packet in packets:
-        for name, value in packet['scalars'].items():
-            if name == 'examples':
-                scalars[name] = sorted(scalars.get(name, []) + value, key=example_order)[:10]
-            elif name.startswith('max_'):
-                scalars[name] = max(scalars.get(name, value), value)
-            else:
-                scalars[name] = scalars.get(name, 0) + value
+        scalars = merge_counts(scalars, packet['scalars'])
         for name, array in packet['arrays'].items():
             if name in arrays:
                 arrays[name] += array

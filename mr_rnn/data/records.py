@@ -9,7 +9,6 @@ reason; the caller counts it and goes on.
 """
 import json
 import math
-import re
 from dataclasses import dataclass
 from json.decoder import scanstring
 
@@ -20,13 +19,6 @@ from mr_rnn.config import LIMITS
 
 class BadRecord(ValueError):
     """A record that is skipped and counted; the message says why."""
-
-
-def example_order(example):
-    """Sort key of a bad-record example 'FILE:LINE: reason': by file, then by line
-    as a number (file:11 before file:100), as a reader goes through the data."""
-    return [(0, int(part), '') if part.isdigit() else (1, 0, part)
-            for part in re.split(r'(\d+)', example)]
 
 
 def as_bad_record(error):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mr_rnn.config import ConfigError
-from mr_rnn.data.records import example_order
+from mr_rnn.counts import merge_counts
 
 UNK = '<unk>'
 
@@ -52,29 +52,22 @@ class DataSchema:
 
 
 def merge_facts(a, b):
-    """Add two fact dicts: numbers add, dicts merge recursively, 'max_' keys take the max,
-    'examples' lists concatenate (keeping the first few)."""
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out:
-            out[key] = value
-        elif key.startswith('max_'):
-            out[key] = max(out[key], value)
-        elif key.startswith('top_'):       # the two largest per-record values
-            out[key] = sorted(out[key] + value, reverse=True)[:2]
-        elif key == 'examples':
-            out[key] = sorted(out[key] + value, key=example_order)[:10]
-        elif key == 'moments':      # {header: per-column moments}: Chan's merge per header
-            merged = dict(out[key])
-            for header, moments in value.items():
-                merged[header] = (merge_moments(merged[header], moments) if header in merged
-                                  else moments)
-            out[key] = merged
-        elif isinstance(value, dict):
-            out[key] = merge_facts(out[key], value)
-        else:
-            out[key] = out[key] + value
-    return out
+    """Add two fact dicts as counts add (counts.merge_counts), but for the
+    facts that are no sums: the largest ids and the csv moments."""
+    return merge_counts(a, b, FACT_RULES)
+
+
+def _two_largest(a, b):
+    """top_token, top_class: the largest ids of the two records that reach furthest"""
+    return sorted(a + b, reverse=True)[:2]
+
+
+def _merge_moments_per_header(a, b):
+    """moments {header: per-column moments}: Chan's merge per header"""
+    merged = dict(a)
+    for header, moments in b.items():
+        merged[header] = merge_moments(merged[header], moments) if header in merged else moments
+    return merged
 
 
 def merge_moments(a, b):
@@ -88,6 +81,10 @@ def merge_moments(a, b):
         delta = mb - ma
         merged.append([n, ma + delta * nb / n, m2a + m2b + delta * delta * na * nb / n])
     return merged
+
+
+FACT_RULES = {'top_token': _two_largest, 'top_class': _two_largest,
+              'moments': _merge_moments_per_header}
 
 
 def _majority(counter, what):
