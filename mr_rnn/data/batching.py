@@ -2,10 +2,9 @@
 stream that a map task pushes its records through."""
 import numpy as np
 
+from mr_rnn.counts import BAD_EXAMPLES
 from mr_rnn.data.records import as_bad_record
 from mr_rnn.kernels.network import Batch
-
-MAX_EXAMPLES = 5
 
 
 def make_batch(seqs, token_input, per_step, dtype):
@@ -52,7 +51,7 @@ class BatchStream:
 
     def add_bad(self, where, error):
         self.stats['bad'] += 1
-        if len(self.stats['examples']) < MAX_EXAMPLES:
+        if len(self.stats['examples']) < BAD_EXAMPLES:
             self.stats['examples'].append(f'{where}: {error}')
 
     def add_sequences(self, seqs):

@@ -15,6 +15,7 @@ from json.decoder import scanstring
 import numpy as np
 
 from mr_rnn.config import LIMITS
+from mr_rnn.counts import BAD_EXAMPLES
 
 
 class BadRecord(ValueError):
@@ -271,7 +272,8 @@ def csv_facts(lines, where):
                 raise BadRecord(f'{len(cells)} fields, the header has {len(names)}')
         except Exception as e:          # any row: a bad record, never a failed task
             facts['bad'] += 1
-            facts['examples'] = (facts['examples'] + [f'{where(line_no)}: {as_bad_record(e)}'])[:10]
+            if len(facts['examples']) < BAD_EXAMPLES:
+                facts['examples'].append(f'{where(line_no)}: {as_bad_record(e)}')
             continue
         for m, cell in zip(moments, cells):
             v = _float_or_none(cell)

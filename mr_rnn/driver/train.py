@@ -345,7 +345,7 @@ class Trainer:
         """Name the first bad records once, and again whenever their number changes."""
         if stats.bad and (not history or history[-1]['bad_records'] != stats.bad):
             self.warn(f'skipping {stats.bad} bad record(s) of {stats.records}; first:')
-            for example in stats.examples[:5]:
+            for example in stats.examples:      # counts.BAD_EXAMPLES at most
                 self.warn(f'  {example}')
 
     @staticmethod
