@@ -36,7 +36,7 @@ class BatchStream:
         self.batch_size, self.dtype = batch_size, dtype
         self.token_input, self.per_step = schema.token_input, schema.per_step
         self.pending = []
-        self.stats = {'records': 0, 'bad': 0, 'sequences': 0, 'examples': []}
+        self.stats = {'records': 0, 'bad': 0, 'examples': []}
 
     def add_record(self, read, raw, where):
         """``read(raw)`` returns sequences or raises; ``where`` names the record.
@@ -55,7 +55,6 @@ class BatchStream:
             self.stats['examples'].append(f'{where}: {error}')
 
     def add_sequences(self, seqs):
-        self.stats['sequences'] += len(seqs)
         self.pending.extend(seqs)
         full = []
         while len(self.pending) >= self.batch_size:

@@ -359,7 +359,7 @@ class ModelRecordJob(RecordJob):
         return stats
 
     def val_packets(self):
-        """-> (VAL_KEY, {loss_sum, count, correct, records, bad, sequences, examples})
+        """-> (VAL_KEY, {loss_sum, count, correct, records, bad, examples})
         when validating: the loss of the job's weights on the validation records."""
         if self.val_sums is None:
             return

@@ -27,7 +27,7 @@ class MREvaluate(ModelRecordJob):
                        confusion=self.model.schema.task == 'classify')
 
     def mapper_final_emit_sums(self):
-        """-> (STATS_KEY, {loss_sum, count, correct, records, bad, sequences, examples}
+        """-> (STATS_KEY, {loss_sum, count, correct, records, bad, examples}
                           + {confusion (C, C) | sq_err, abs_err (O,): float64 sums})
            -> (VAL_KEY, {loss_sum, count, correct, ...}) with --with-val"""
         stats = self.flush_stream()

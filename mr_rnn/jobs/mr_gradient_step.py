@@ -50,7 +50,7 @@ class MRGradientStep(ModelRecordJob):
         return GradientSum(self.model.params, self.model.spec, pool=self.pool)
 
     def mapper_final_emit_sums(self):
-        """-> (STATS_KEY, {loss_sum, count, records, bad, sequences, examples})
+        """-> (STATS_KEY, {loss_sum, count, records, bad, examples})
            -> (param name, {count} + {grad: float64 gradient of this shard's loss sum})
            -> (VAL_KEY, {loss_sum, count, ...}) with --with-val"""
         stats = self.flush_stream()
