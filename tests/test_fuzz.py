@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from helpers import sequence_records, train, write_jsonl
 from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from mr_rnn.config import LIMITS, DataConfig, ModelConfig, TrainConfig
+from mr_rnn.config import LIMITS, ConfigError, DataConfig, ModelConfig, TrainConfig
 from mr_rnn.data.records import (BadRecord, CsvReader, JsonlReader, Sequence, TextReader,
                                  csv_facts, jsonl_facts, parse_jsonl, text_facts)
 from mr_rnn.data.schema import UNK, DataSchema, schema_from_facts
@@ -313,6 +313,33 @@ def test_csv_windows_are_consecutive_good_rows_normalised(rows, bad_at, window, 
 def test_csv_file_with_an_unreadable_header_is_one_bad_record():
     facts = csv_facts(iter([b'\xff\xfe,a', b'1,2']), lambda n: f'f.csv:{n}')
     assert facts == {'records': 1, 'bad': 1, 'examples': ['f.csv:1: invalid UTF-8 at byte 0']}
+
+
+def test_csv_quoted_fields_may_hold_commas_and_quotes():
+    lines = [b'date,"note, free text",a,b',
+             b'2024-01-01,"says ""hi"", then 2",1.5,2',     # 6 pieces between commas
+             b'2024-01-02, "plain" ,"2.5",3',
+             b'2024-01-03,only three,4',                    # still a bad row
+             b'2024-01-04,"a\rb",5,6\r',                  # a quoted carriage return is text
+             b'2024-01-05,x\ry,5,6']                       # an unquoted one: refused
+    facts = csv_facts(iter(lines), lambda n: f'f.csv:{n}')
+    assert facts['records'] == 5 and facts['bad'] == 2
+    assert facts['examples'] == ['f.csv:4: 3 fields, the header has 4',
+                                 'f.csv:6: not a csv row: new-line character seen in '
+                                 'unquoted field - do you need to open the file in '
+                                 'universal-newline mode?']
+    config = DataConfig(format='csv', window=1, horizon=1)
+    schema = schema_from_facts(facts, config)
+    assert schema.columns == ('a', 'b')
+    assert schema.norm['a'] == [pytest.approx(3.0), pytest.approx(statistics.stdev([1.5, 2.5, 5]))]
+    # the quoted name is one column of the header: not numeric, but there
+    with pytest.raises(ConfigError, match="'note, free text' is not numeric"):
+        schema_from_facts(facts, DataConfig(format='csv', columns=('note, free text',)))
+    items = list(CsvReader(schema, 1, 1).sequences_from_file(iter(lines), lambda n: f'f.csv:{n}'))
+    assert [type(i).__name__ for i in items] == ['Sequence', 'tuple', 'tuple']
+    mean, std = (np.array([schema.norm[c][k] for c in 'ab']) for k in (0, 1))
+    np.testing.assert_allclose(items[0].x, [(np.array([1.5, 2]) - mean) / std])
+    np.testing.assert_allclose(items[0].y, (np.array([2.5, 3]) - mean) / std)
 
 
 # ── checkpoints ──

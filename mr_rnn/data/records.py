@@ -7,6 +7,8 @@ learns the schema, and ``sequences`` for training, which checks each record
 against the schema. A record that cannot be used raises BadRecord with a
 reason; the caller counts it and goes on.
 """
+import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -243,7 +245,27 @@ class JsonlReader:
 # ── csv: a whole file is one time series ──
 
 def _split_csv(raw):
-    return [cell.strip() for cell in decode_utf8(raw).rstrip('\r').split(',')]
+    """One row's cells, stripped, as the csv module reads them: a quoted field
+    may hold commas and doubled quotes. A row the module refuses (a carriage
+    return inside an unquoted field, a field past its 131,072 characters) is a
+    BadRecord; an empty row is one empty cell, as a split at commas makes it."""
+    try:
+        cells = next(csv.reader([decode_utf8(raw).rstrip('\r')], skipinitialspace=True), [])
+    except csv.Error as e:
+        raise BadRecord(f'not a csv row: {e}') from None
+    return [cell.strip() for cell in cells] or ['']
+
+
+def header_key(names):
+    """A header's column names as one csv line: the key of its facts (JSON keys
+    are strings), read back by header_names however the names are quoted."""
+    line = io.StringIO()
+    csv.writer(line).writerow(names)    # quotes a name that holds '\r' or '\n' too
+    return line.getvalue()[:-len('\r\n')]
+
+
+def header_names(key):
+    return next(csv.reader([key]))
 
 
 def _float_or_none(cell):
@@ -258,10 +280,10 @@ def csv_facts(lines, where):
     """lines: iterable of raw lines of one file; where(line_no) names a line."""
     lines = iter(lines)
     try:
-        header = ','.join(_split_csv(next(lines, b'')))
+        names = _split_csv(next(lines, b''))
     except BadRecord as e:      # no header, no columns: the whole file is one bad record
         return {'records': 1, 'bad': 1, 'examples': [f'{where(1)}: {e}']}
-    names = header.split(',')
+    header = header_key(names)
     moments = [[0, 0.0, 0.0] for _ in names]
     facts = {'records': 0, 'bad': 0, 'examples': []}
     for line_no, raw in enumerate(lines, start=2):

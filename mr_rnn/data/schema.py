@@ -13,6 +13,7 @@ import numpy as np
 
 from mr_rnn.config import ConfigError
 from mr_rnn.counts import merge_counts
+from mr_rnn.data.records import header_names
 
 UNK = '<unk>'
 
@@ -143,7 +144,7 @@ def _jsonl_schema(facts):
 
 def _csv_schema(facts, config):
     header = _majority(facts.get('header', {}), 'csv header')
-    names = header.split(',')
+    names = header_names(header)
     numeric = [n for n, stats in zip(names, facts['moments'].get(header, [])) if stats[0] > 0]
     columns = config.columns or tuple(numeric)
     targets = config.target or columns
