@@ -1,8 +1,9 @@
 """``mr-rnn report RUN_DIR``: one self-contained HTML page about a run.
 
     summary         model, task, iterations, loss first -> last, best, time
-    loss curves     train and validation: a PNG (base64, inline) drawn with
-                    matplotlib when it is installed, else an inline SVG drawn here
+    loss curves     train and validation: a PNG (base64, inline) drawn by
+                    driver/plot.py with matplotlib when it is installed, else an
+                    inline SVG drawn here
     configuration   everything in config.json, flattened: config.*, inputs, runner
     timings         every metrics row: losses, |g|, lr, seconds, records
     samples         language models on text: a few generated texts
@@ -15,16 +16,14 @@ import base64
 import datetime
 import glob
 import html
-import io
 import json
 import math
 import os
 
 from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
+from mr_rnn.driver.plot import HEIGHT, TRAIN_COLOUR, VAL_COLOUR, WIDTH, loss_png, loss_series
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.progress import format_duration
-
-TRAIN_COLOUR, VAL_COLOUR = '#1f77b4', '#ff7f0e'    # matplotlib's first two colours
 
 
 class ReportError(Exception):
@@ -171,42 +170,19 @@ def _num(v, digits=5):
 
 # ── the loss curves ──
 
-def _series(rows):
-    train = [(r['iteration'], r['train_loss']) for r in rows if _finite(r.get('train_loss'))]
-    val = [(r['iteration'], r['val_loss']) for r in rows if _finite(r.get('val_loss'))]
-    return train, val
-
-
 def loss_png_img(rows):
     """An <img> with the curves as an inline PNG, or None without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-    except ImportError:
+    png = loss_png(rows)
+    if png is None:
         return None
-    train, val = _series(rows)
-    fig, ax = plt.subplots(figsize=(7.2, 3.6), dpi=100)
-    ax.plot(*zip(*train), color=TRAIN_COLOUR, label='train')
-    if val:
-        ax.plot(*zip(*val), color=VAL_COLOUR, label='validation')
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel('iteration (MapReduce round)')
-    ax.set_ylabel('loss')
-    ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png')
-    plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode('ascii')
+    data = base64.b64encode(png).decode('ascii')
     return (f'<img id="loss-plot" alt="training and validation loss per iteration" '
-            f'width="720" height="360" src="data:image/png;base64,{data}">')
+            f'width="{WIDTH}" height="{HEIGHT}" src="data:image/png;base64,{data}">')
 
 
-def loss_svg(rows, width=720, height=360):
+def loss_svg(rows, width=WIDTH, height=HEIGHT):
     """The same curves as an inline SVG: axes, ticks, a line per series, a legend."""
-    train, val = _series(rows)
+    train, val = loss_series(rows)
     left, right, top, bottom = 64, 16, 16, 48
     xs = [x for x, _ in train + val] or [0]
     ys = [y for _, y in train + val] or [0]

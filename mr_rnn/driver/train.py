@@ -22,6 +22,7 @@ from mr_rnn.config import ConfigError
 from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.inputs import (check_upload_names, expand, filesystem, format_of, is_uri,
                                   runner_name, uploads_local_files)
+from mr_rnn.driver.plot import loss_png
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.export import init_from_state_dict
@@ -398,22 +399,8 @@ def progress_line(row):
 
 def plot_losses(run):
     """loss.png beside the metrics, when matplotlib is installed (extra 'plot')."""
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-    except ImportError:
+    png = loss_png(run.metrics())
+    if png is None:
         return False
-    rows = run.metrics()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r['iteration'] for r in rows], [r['train_loss'] for r in rows], label='train')
-    val = [(r['iteration'], r['val_loss']) for r in rows if r['val_loss'] is not None]
-    if val:
-        ax.plot(*zip(*val), label='validation')
-    ax.set_xlabel('iteration (MapReduce round)')
-    ax.set_ylabel('loss')
-    ax.legend()
-    fig.tight_layout()
-    write_atomic(os.path.join(run.path, 'loss.png'), lambda f: fig.savefig(f, format='png'))
-    plt.close(fig)
+    write_atomic(os.path.join(run.path, 'loss.png'), png)
     return True
