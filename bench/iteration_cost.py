@@ -19,7 +19,7 @@ so the three are measured side by side, interleaved, on the same machine.
 Hadoop runs use the jars of tests/hadoop (Java 17; Maven once) and the
 repository's mrjob.conf `hadoop` section; YARN uses the single-node cluster of
 tests/hadoop/minicluster.sh, started here (and stopped again) unless it is
-already up. Spark needs pyspark (pip install -e '.[spark]'). A runner that
+already up (bench/clusters.py, which the Hadoop tests use too). Spark needs pyspark (pip install -e '.[spark]'). A runner that
 cannot run here is listed with the reason instead of a time.
 """
 import argparse
@@ -34,9 +34,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tests', 'hadoop'))
-import harness as h  # noqa: E402
+import clusters as h
+
+ROOT = h.ROOT
 
 RUNNERS = ('inline', 'local', 'hadoop-local', 'yarn', 'spark')
 WHAT = {

@@ -1,100 +1,42 @@
 """What tests/test_hadoop.py and tests/test_spark.py share: finding Java,
 Hadoop and Spark (skip on a user's machine, fail in CI), node-like
 Python interpreters, the mrjob.conf sections users are told to use, running
-the mr-rnn command, and comparing checkpoints.
+the mr-rnn command, and comparing checkpoints. What the benchmarks need too
+(Java, the Hadoop jars, the gateway's environments, the mini cluster, the
+mrjob.conf sections, running mr-rnn) is bench/clusters.py, imported here.
 
 Not a test module (no test_ prefix); the test files import it by path.
 """
 import json
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
-import sysconfig
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-DIGITS = os.path.join(ROOT, 'sample_data', 'sequences', 'digits-train.jsonl')
-MRJOB_CONF = os.path.join(ROOT, 'mrjob.conf')
-MINICLUSTER = os.path.join(HERE, 'minicluster.sh')
-FETCH = os.path.join(HERE, 'fetch_hadoop.sh')
-HADOOP_BIN = os.path.join(HERE, 'bin', 'hadoop')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'bench'))
+from clusters import (DIGITS, RECORDS, TRAIN, MiniCluster, clean_env,  # noqa: E402,F401
+                      conf_section, find_hadoop_lib, first_lines, hadoop, java_problem,
+                      local_mode_env, metrics, mr_rnn, write_conf)
 
-# the training every runner must reproduce (docs/design.md §3.8)
-TRAIN = ['--dtype', 'float64', '--cell', 'lstm', '--hidden', '8', '--max-iter', '2',
-         '--seed', '0']
-RECORDS = 200                  # first lines of digits-train.jsonl
 RTOL = 1e-9
 
 
 def unavailable(reason):
     """Skip, with the reason, on a user's machine; in CI a missing Hadoop or Spark
-    is a failure (the one rule of tests/conftest.py, imported when a test needs it,
-    so that the benchmarks can use this module without pytest)."""
+    is a failure (the one rule of tests/conftest.py)."""
     from conftest import unavailable as skip_or_fail
     skip_or_fail(reason)
 
 
 # ── tools ──
 
-def java_version():
-    """(major version, None) of the java Hadoop and Spark will use, or (None, why not)."""
-    home = os.environ.get('JAVA_HOME')
-    java = os.path.join(home, 'bin', 'java') if home else shutil.which('java')
-    if home and not os.path.exists(java):
-        return None, f'$JAVA_HOME is {home}, which has no bin/java'
-    if not java:
-        return None, 'Java is not installed (no java on the PATH, no $JAVA_HOME)'
-    try:
-        out = subprocess.run([java, '-version'], capture_output=True, text=True,
-                             timeout=60).stderr
-    except (OSError, subprocess.SubprocessError) as e:
-        return None, f'{java} -version failed: {e}'
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not m:
-        return None, f'cannot tell the Java version from {java} -version: {out.strip()[:200]}'
-    major = int(m.group(1)) if m.group(1) != '1' else int(m.group(2))
-    return major, None
-
-
-def java_problem(what):
-    """Why ``what`` cannot have its Java 17 here, or None."""
-    major, why = java_version()
-    if major is None:
-        return f'{what} needs Java 17: {why}'
-    if major < 17:
-        return f'{what} needs Java 17 or later; this java is {major}'
-    return None
-
-
 def need_java(what):
     problem = java_problem(what)
     if problem:
         unavailable(problem)
-
-
-def find_hadoop_lib():
-    """(the directory of the Hadoop jars, None), fetched with Maven on first
-    use, or (None, why they cannot be had)."""
-    problem = java_problem('Hadoop 3.5')
-    if problem:
-        return None, problem
-    mvn = (os.environ.get('MVN') or 'mvn').split()[0]
-    try:
-        done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800)
-    except subprocess.TimeoutExpired:
-        return None, 'fetch_hadoop.sh: Maven took more than 30 minutes'
-    if done.returncode == 0 and done.stdout.strip():
-        return done.stdout.strip().splitlines()[-1], None
-    if not shutil.which(mvn):
-        return None, ('Maven (mvn) is needed once, to fetch the Hadoop jars from Maven '
-                      'Central (tests/hadoop/fetch_hadoop.sh)')
-    return None, ('tests/hadoop/fetch_hadoop.sh could not fetch the Hadoop jars: '
-                  + done.stderr.strip()[-1500:])
 
 
 def hadoop_lib():
@@ -190,125 +132,11 @@ def assert_shipped(origins):
             not origin.startswith(ROOT + os.sep + 'mr_rnn'), origin
 
 
-# ── mrjob.conf: the sections users are told to use ──
-
-def conf_section(runner):
-    import yaml
-    with open(MRJOB_CONF) as f:
-        return dict(yaml.safe_load(f)['runners'][runner] or {})
-
-
-def write_conf(path, runner, **changes):
-    """The repository's mrjob.conf section for ``runner``, with ``changes``
-    (the interpreter path) -- nothing else."""
-    import yaml
-    section = conf_section(runner)
-    section.update(changes)
-    with open(path, 'w') as f:
-        yaml.safe_dump({'runners': {runner: section}}, f)
-    return str(path)
-
-
-# ── environments of a gateway machine ──
-
-def clean_env(**extra):
-    """os.environ without a user's Hadoop/Spark settings and without PYTHONPATH,
-    plus ``extra``: the tasks (which inherit it in local mode) must not find this
-    repository's mr_rnn, only the zip the job ships (mr_rnn() gives the driver
-    the repository otherwise)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(('HADOOP_', 'YARN_', 'SPARK_', 'PYSPARK_'))
-           and k != 'PYTHONPATH'}
-    env.update(extra)
-    return env
-
-
-def local_mode_env(lib):
-    """A gateway of Hadoop's local mode: the same variables a Hadoop install
-    sets, with a configuration whose mapreduce.framework.name is local."""
-    return clean_env(HADOOP_HOME=HERE, HADOOP_CONF_DIR=os.path.join(HERE, 'conf-local'),
-                     HADOOP_MAPRED_HOME=lib, MR_RNN_HADOOP_LIB=lib,
-                     PATH=os.path.join(HERE, 'bin') + os.pathsep + os.environ['PATH'])
-
-
-def cluster_env(text):
-    """Parse `minicluster.sh env` (export lines) into an environment."""
-    env = clean_env()
-    for line in text.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == 'export' and '=' in words[1]:
-            key, value = words[1].split('=', 1)
-            env[key] = value.replace('$PATH', os.environ['PATH'])
-    return env
-
-
-class MiniCluster:
-    """``with MiniCluster(lib) as gateway_env``: the single-node YARN + HDFS
-    cluster of minicluster.sh, started unless it is already up (and then
-    stopped again at the end); the value is a gateway's environment for it."""
-
-    class StartFailed(RuntimeError):
-        pass
-
-    def __init__(self, lib):
-        self.env = clean_env(MR_RNN_HADOOP_LIB=lib)
-        self.started = False
-
-    def __enter__(self):
-        up = subprocess.run([MINICLUSTER, 'status'], env=self.env, capture_output=True,
-                            text=True, timeout=120)
-        if up.returncode:
-            start = subprocess.run([MINICLUSTER, 'start'], env=self.env, capture_output=True,
-                                   text=True, timeout=600)
-            if start.returncode:
-                raise self.StartFailed(f'minicluster.sh start failed:\n{start.stderr[-5000:]}')
-            self.started = True
-        printed = subprocess.run([MINICLUSTER, 'env'], env=self.env, capture_output=True,
-                                 text=True, check=True, timeout=120).stdout
-        return cluster_env(printed)
-
-    def __exit__(self, *exc):
-        if self.started:
-            subprocess.run([MINICLUSTER, 'stop'], env=self.env, capture_output=True,
-                           timeout=300)
-
-
-def hadoop(env, *args, check=True):
-    done = subprocess.run([HADOOP_BIN, *args], env=env, capture_output=True, text=True,
-                          timeout=300)
-    if check and done.returncode:
-        raise AssertionError(f'hadoop {" ".join(args)} failed:\n{done.stderr[-3000:]}')
-    return done
-
-
-# ── running mr-rnn ──
-
-# the driver imports this repository's mr_rnn through its sys.path, not PYTHONPATH,
-# which the tasks would inherit
-DRIVER = (f'import sys; sys.argv[0] = "mr-rnn"; sys.path.insert(0, {ROOT!r}); '
-          'from mr_rnn.cli import main; sys.exit(main())')
-
-
-def mr_rnn(*args, env=None, cwd=None, timeout=1800):
-    """Run the mr-rnn command as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, '-c', DRIVER, *args], env=env or clean_env(),
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
 def ok(done):
     assert done.returncode == 0, (
         f'mr-rnn exited with {done.returncode}\n--- stdout\n{done.stdout[-4000:]}'
         f'\n--- stderr\n{done.stderr[-8000:]}')
     return done
-
-
-def first_lines(src, dest, n):
-    with open(src) as f, open(dest, 'w') as out:
-        for i, line in enumerate(f):
-            if i == n:
-                break
-            out.write(line)
-    return str(dest)
 
 
 # ── results ──
@@ -346,11 +174,6 @@ def assert_same_weights(reference, run_dir, iteration=2, rtol=RTOL):
     bad = {k: v for k, v in worst.items() if not v < rtol}
     assert not bad, f'arrays differ from the inline runner\'s: {bad}'
     return max(worst.values())
-
-
-def metrics(run_dir):
-    with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def counter_blocks(log_text, group='mr_rnn'):

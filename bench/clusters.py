@@ -1,0 +1,206 @@
+"""Hadoop and Spark on this machine, as a gateway machine sees them: finding
+Java and the Hadoop jars, the environments of Hadoop's local mode and of the
+single-node YARN + HDFS cluster (started and stopped here), the mrjob.conf
+sections users are told to use, and running the mr-rnn command as a user does.
+
+Shared by the benchmarks (bench/iteration_cost.py) and the Hadoop and Spark
+tests (tests/hadoop/harness.py imports it by path): a bench never imports a
+test module. It runs the programs of the Hadoop kit in tests/hadoop (pom.xml,
+fetch_hadoop.sh, bin/hadoop, conf-local, minicluster.sh), as
+docs/running-on-hadoop.md tells users to, and needs no pytest.
+"""
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KIT = os.path.join(ROOT, 'tests', 'hadoop')
+DIGITS = os.path.join(ROOT, 'sample_data', 'sequences', 'digits-train.jsonl')
+MRJOB_CONF = os.path.join(ROOT, 'mrjob.conf')
+MINICLUSTER = os.path.join(KIT, 'minicluster.sh')
+FETCH = os.path.join(KIT, 'fetch_hadoop.sh')
+HADOOP_BIN = os.path.join(KIT, 'bin', 'hadoop')
+
+# the training every runner must reproduce (docs/design.md §3.8)
+TRAIN = ['--dtype', 'float64', '--cell', 'lstm', '--hidden', '8', '--max-iter', '2',
+         '--seed', '0']
+RECORDS = 200                  # first lines of digits-train.jsonl
+
+
+# ── tools ──
+
+def java_version():
+    """(major version, None) of the java Hadoop and Spark will use, or (None, why not)."""
+    home = os.environ.get('JAVA_HOME')
+    java = os.path.join(home, 'bin', 'java') if home else shutil.which('java')
+    if home and not os.path.exists(java):
+        return None, f'$JAVA_HOME is {home}, which has no bin/java'
+    if not java:
+        return None, 'Java is not installed (no java on the PATH, no $JAVA_HOME)'
+    try:
+        out = subprocess.run([java, '-version'], capture_output=True, text=True,
+                             timeout=60).stderr
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f'{java} -version failed: {e}'
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        return None, f'cannot tell the Java version from {java} -version: {out.strip()[:200]}'
+    major = int(m.group(1)) if m.group(1) != '1' else int(m.group(2))
+    return major, None
+
+
+def java_problem(what):
+    """Why ``what`` cannot have its Java 17 here, or None."""
+    major, why = java_version()
+    if major is None:
+        return f'{what} needs Java 17: {why}'
+    if major < 17:
+        return f'{what} needs Java 17 or later; this java is {major}'
+    return None
+
+
+def find_hadoop_lib():
+    """(the directory of the Hadoop jars, None), fetched with Maven on first
+    use, or (None, why they cannot be had)."""
+    problem = java_problem('Hadoop 3.5')
+    if problem:
+        return None, problem
+    mvn = (os.environ.get('MVN') or 'mvn').split()[0]
+    try:
+        done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        return None, 'fetch_hadoop.sh: Maven took more than 30 minutes'
+    if done.returncode == 0 and done.stdout.strip():
+        return done.stdout.strip().splitlines()[-1], None
+    if not shutil.which(mvn):
+        return None, ('Maven (mvn) is needed once, to fetch the Hadoop jars from Maven '
+                      'Central (tests/hadoop/fetch_hadoop.sh)')
+    return None, ('tests/hadoop/fetch_hadoop.sh could not fetch the Hadoop jars: '
+                  + done.stderr.strip()[-1500:])
+
+
+
+# ── mrjob.conf: the sections users are told to use ──
+
+def conf_section(runner):
+    import yaml
+    with open(MRJOB_CONF) as f:
+        return dict(yaml.safe_load(f)['runners'][runner] or {})
+
+
+def write_conf(path, runner, **changes):
+    """The repository's mrjob.conf section for ``runner``, with ``changes``
+    (the interpreter path) -- nothing else."""
+    import yaml
+    section = conf_section(runner)
+    section.update(changes)
+    with open(path, 'w') as f:
+        yaml.safe_dump({'runners': {runner: section}}, f)
+    return str(path)
+
+
+# ── environments of a gateway machine ──
+
+def clean_env(**extra):
+    """os.environ without a user's Hadoop/Spark settings and without PYTHONPATH,
+    plus ``extra``: the tasks (which inherit it in local mode) must not find this
+    repository's mr_rnn, only the zip the job ships (mr_rnn() gives the driver
+    the repository otherwise)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(('HADOOP_', 'YARN_', 'SPARK_', 'PYSPARK_'))
+           and k != 'PYTHONPATH'}
+    env.update(extra)
+    return env
+
+
+def local_mode_env(lib):
+    """A gateway of Hadoop's local mode: the same variables a Hadoop install
+    sets, with a configuration whose mapreduce.framework.name is local."""
+    return clean_env(HADOOP_HOME=KIT, HADOOP_CONF_DIR=os.path.join(KIT, 'conf-local'),
+                     HADOOP_MAPRED_HOME=lib, MR_RNN_HADOOP_LIB=lib,
+                     PATH=os.path.join(KIT, 'bin') + os.pathsep + os.environ['PATH'])
+
+
+def cluster_env(text):
+    """Parse `minicluster.sh env` (export lines) into an environment."""
+    env = clean_env()
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == 'export' and '=' in words[1]:
+            key, value = words[1].split('=', 1)
+            env[key] = value.replace('$PATH', os.environ['PATH'])
+    return env
+
+
+class MiniCluster:
+    """``with MiniCluster(lib) as gateway_env``: the single-node YARN + HDFS
+    cluster of minicluster.sh, started unless it is already up (and then
+    stopped again at the end); the value is a gateway's environment for it."""
+
+    class StartFailed(RuntimeError):
+        pass
+
+    def __init__(self, lib):
+        self.env = clean_env(MR_RNN_HADOOP_LIB=lib)
+        self.started = False
+
+    def __enter__(self):
+        up = subprocess.run([MINICLUSTER, 'status'], env=self.env, capture_output=True,
+                            text=True, timeout=120)
+        if up.returncode:
+            start = subprocess.run([MINICLUSTER, 'start'], env=self.env, capture_output=True,
+                                   text=True, timeout=600)
+            if start.returncode:
+                raise self.StartFailed(f'minicluster.sh start failed:\n{start.stderr[-5000:]}')
+            self.started = True
+        printed = subprocess.run([MINICLUSTER, 'env'], env=self.env, capture_output=True,
+                                 text=True, check=True, timeout=120).stdout
+        return cluster_env(printed)
+
+    def __exit__(self, *exc):
+        if self.started:
+            subprocess.run([MINICLUSTER, 'stop'], env=self.env, capture_output=True,
+                           timeout=300)
+
+
+def hadoop(env, *args, check=True):
+    done = subprocess.run([HADOOP_BIN, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    if check and done.returncode:
+        raise AssertionError(f'hadoop {" ".join(args)} failed:\n{done.stderr[-3000:]}')
+    return done
+
+
+# ── running mr-rnn ──
+
+# the driver imports this repository's mr_rnn through its sys.path, not PYTHONPATH,
+# which the tasks would inherit
+DRIVER = (f'import sys; sys.argv[0] = "mr-rnn"; sys.path.insert(0, {ROOT!r}); '
+          'from mr_rnn.cli import main; sys.exit(main())')
+
+
+def mr_rnn(*args, env=None, cwd=None, timeout=1800):
+    """Run the mr-rnn command as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, '-c', DRIVER, *args], env=env or clean_env(),
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def first_lines(src, dest, n):
+    with open(src) as f, open(dest, 'w') as out:
+        for i, line in enumerate(f):
+            if i == n:
+                break
+            out.write(line)
+    return str(dest)
+
+
+
+# ── results ──
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+        return [json.loads(line) for line in f if line.strip()]
