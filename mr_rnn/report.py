@@ -23,11 +23,12 @@ import os
 from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.progress import format_duration
+from mr_rnn.errors import MrRnnError
 
 TRAIN_COLOUR, VAL_COLOUR = '#1f77b4', '#ff7f0e'    # matplotlib's first two colours
 
 
-class ReportError(Exception):
+class ReportError(MrRnnError):
     """No report can be made; the message says why and what to do."""
 
 

@@ -16,9 +16,10 @@ from json.decoder import scanstring
 import numpy as np
 
 from mr_rnn.config import LIMITS
+from mr_rnn.errors import MrRnnError
 
 
-class BadRecord(ValueError):
+class BadRecord(MrRnnError, ValueError):
     """A record that is skipped and counted; the message says why."""
 
 
