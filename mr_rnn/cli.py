@@ -8,7 +8,6 @@ ends in one line on stderr and its exit code (docs/design.md §3.6).
 """
 import argparse
 import json
-import os
 import sys
 
 from mr_rnn.config import GROUPS, from_options, options
@@ -41,7 +40,7 @@ class Arguments:
         None (a configuration field's: None there means 'not given')."""
         shown = default if shown is None else shown
         if not (shown is None or shown is False or shown in ('', (), [])):
-            help = f'{help} (default {shown})'.lstrip() if help else f'default {shown}'
+            help = f'{help} (default {shown})' if help else f'default {shown}'
         action = parser.add_argument(*names, help=help, default=default, **kwargs)
         self.option_strings.update(action.option_strings)
         return action
@@ -145,12 +144,13 @@ def split_runner_args(argv, ours):
     runner, mine, i = [], [], 0
     while i < len(argv):
         name = argv[i].split('=', 1)[0]
-        mrjobs = 0
-        if name.startswith('-') and name != '--' and not any(o.startswith(name) for o in ours):
-            mrjobs = _mrjob_tokens(theirs, argv[i])
-        taken = argv[i:i + mrjobs]
-        (runner if taken else mine).extend(taken or argv[i:i + 1])
-        i += max(len(taken), 1)
+        mine_ = not name.startswith('-') or name == '--' or any(o.startswith(name) for o in ours)
+        n = 0 if mine_ else _mrjob_tokens(theirs, argv[i])
+        if n:
+            runner += argv[i:i + n]
+        else:
+            mine.append(argv[i])
+        i += max(n, 1)
     return runner, mine
 
 
@@ -160,7 +160,7 @@ def _mrjob_tokens(parser, option):
     probe = '\0'
     try:
         known, unknown = parser.parse_known_args([option, probe])
-    except ValueError:      # mrjob's parser raises (not exits) on a probe it refuses as a value
+    except (ValueError, SystemExit):    # it took the probe as a value, and refused it
         return 2
     if option in unknown or option in known.args:       # unknown, or a negative number
         return 0
@@ -286,21 +286,11 @@ def cmd_predict(args, rest):
 
 
 def cmd_export(args, rest):
-    from mr_rnn.export import export_onnx, export_torch
+    from mr_rnn.export import export
     from mr_rnn.model import Model
     on_this_machine('export', rest)
     checkpoint = checkpoint_file(args.checkpoint)
-    fmt = args.format or {'.onnx': 'onnx', '.npz': 'torch'}.get(
-        os.path.splitext(args.output)[1].lower())
-    if fmt is None:
-        raise UserError('cannot tell the export format from OUT: add --format onnx or torch')
-    if fmt == 'torch' and not args.output.endswith('.npz'):
-        raise UserError('--format torch writes a numpy .npz state dict: name OUT like model.npz')
-    model = Model.load(checkpoint)
-    (export_onnx if fmt == 'onnx' else export_torch)(model, args.output)
-    extra = f' and {os.path.splitext(args.output)[0]}.json' if fmt == 'torch' else ''
-    print(f'wrote {args.output}{extra} ({fmt}, {model.spec.cell} x{model.spec.layers}, '
-          f'hidden {model.spec.hidden})')
+    print(export(Model.load(checkpoint), args.output, args.format))
     return 0
 
 

@@ -26,11 +26,12 @@ The file format is codec/state_dict.py's; model.init_from_state_dict reads
 such a file back into a model to go on training.
 """
 import json
+import os
 
 import numpy as np
 
 from mr_rnn.codec.checkpoint import write_atomic
-from mr_rnn.codec.state_dict import ExportError, write_state_dict
+from mr_rnn.codec.state_dict import ExportError, sidecar_path, write_state_dict
 
 ONNX_DOC = ('inputs: x (batch, seq, D) float32 or (batch, seq) int64 token ids; lengths (batch,) '
             'int32. output: (batch, seq, O) per step or (batch, O) at each last step.')
@@ -134,6 +135,20 @@ def onnx_model(model):
     onnx_proto.ir_version = IR_VERSION
     helper.set_model_props(onnx_proto, {'mr_rnn': json.dumps(model_facts(model))})
     return onnx_proto
+
+
+def export(model, path, fmt=None):
+    """Write ``model`` to ``path`` as ``fmt`` (default: from the extension,
+    .onnx or .npz); return the line that says what was written."""
+    fmt = fmt or {'.onnx': 'onnx', '.npz': 'torch'}.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise ExportError('cannot tell the export format from OUT: add --format onnx or torch')
+    if fmt == 'torch' and not path.endswith('.npz'):
+        raise ExportError('--format torch writes a numpy .npz state dict: name OUT like model.npz')
+    (export_onnx if fmt == 'onnx' else export_torch)(model, path)
+    extra = f' and {sidecar_path(path)}' if fmt == 'torch' else ''
+    return (f'wrote {path}{extra} ({fmt}, {model.spec.cell} x{model.spec.layers}, '
+            f'hidden {model.spec.hidden})')
 
 
 def export_onnx(model, path):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mr_rnn.codec.checkpoint import OPTIM_PREFIX, write_atomic
-from mr_rnn.config import PATIENCE_FULL_BATCH, PATIENCE_NOISY, ConfigError, with_options
+from mr_rnn.config import (PATIENCE_FULL_BATCH, PATIENCE_NOISY, ConfigError, flag_of,
+                           with_options)
 from mr_rnn.data.schema import schema_from_facts
 from mr_rnn.driver.bad_records import check_bad_fraction
 from mr_rnn.driver.inputs import (check_upload_names, expand, filesystem, format_of, is_uri,
@@ -281,8 +282,10 @@ class Trainer:
             if back_to < i <= k:
                 path = self.run.checkpoint_path(i)
                 os.replace(path, path + '.diverged')
-        what = f'at iteration {k}' if rounds == 1 else \
-            f'at iteration {k}, after {rounds} rounds far above the best loss'
+        what, config = f'at iteration {k}', model.config
+        if math.isfinite(loss):     # not NaN or infinite: a blow-up that lasted (diverged)
+            what += (f', after {rounds} round(s) above {flag_of(config, "divergence_factor")} '
+                     f'{config.divergence_factor:g} x the best loss')
         if model.config.on_divergence == 'stop' or model.lr_scale < 2 ** -10:
             raise TrainingStopped(
                 f'the loss diverged to {loss:.4g} {what}; its weights are set aside as '
