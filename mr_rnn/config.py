@@ -182,8 +182,10 @@ class TrainConfig:
                                 'low', group='stopping', metavar='X', resumable=True)
     on_divergence: str = option('stop', 'a NaN, infinite or exploding loss: stop, or retry with '
                                 'half the lr', group='stopping', choices=DIVERGENCE)
-    divergence_factor: float = 10.0   # a loss this many times the best so far (and above the
-    divergence_rounds: int = 3        # first round's) for this many rounds in a row has diverged
+    divergence_factor: float = option(10.0, 'a finite loss above this many times the best so far '
+                                      '(and above the first round\'s) for --divergence-rounds '
+                                      'rounds in a row has diverged', group='stopping', metavar='X')
+    divergence_rounds: int = option(3, 'see --divergence-factor', group='stopping', metavar='N')
     init: str = option('pytorch', 'initial weights', group='model', choices=INITS)
     forget_bias: float = option(None, 'LSTM: initial forget-gate bias (bias_ih; bias_hh is '
                                 'zeroed)', group='model', metavar='X')
