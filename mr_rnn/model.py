@@ -170,7 +170,5 @@ def init_from_state_dict(model, path):
             raise ExportError(f'state dict {path} was trained with another vocabulary than '
                               'this data\'s: its token ids would mean other characters')
     params = {name: np.array(arrays[name], model.dtype) for name in expected}
-    return type(model)(model.config, model.schema, params, initial_state(model.config, params),
-                       model.iteration)
-
-
+    return Model(model.config, model.schema, params, initial_state(model.config, params),
+                 model.iteration)
