@@ -22,7 +22,8 @@ of a module with attributes ``rnn`` (torch.nn.RNN/LSTM/GRU, batch_first) and
 ``head`` (torch.nn.Linear), and beside it ``OUT.json`` with the sizes, the
 vocabulary and the normalisation. No pickle: ``numpy.load(allow_pickle=False)``
 reads it and ``torch.tensor`` turns each array into a tensor (docs/using-models.md).
-``init_from_state_dict`` reads such a file back into a model to go on training.
+The file format is codec/state_dict.py's; model.init_from_state_dict reads
+such a file back into a model to go on training.
 """
 import json
 import os
@@ -30,14 +31,12 @@ import os
 import numpy as np
 
 from mr_rnn.codec.checkpoint import write_atomic
-from mr_rnn.kernels.network import param_shapes
-from mr_rnn.model import initial_state
+from mr_rnn.codec.state_dict import ExportError, sidecar_path, write_state_dict
 
 ONNX_DOC = ('inputs: x (batch, seq, D) float32 or (batch, seq) int64 token ids; lengths (batch,) '
             'int32. output: (batch, seq, O) per step or (batch, O) at each last step.')
 OPSET = 17
 IR_VERSION = 8          # the oldest IR that carries opset 17: the widest choice of runtimes
-TORCH_FORMAT = 'mr_rnn-torch-state-dict-1'
 TORCH_MODULE = {'rnn': 'RNN', 'lstm': 'LSTM', 'gru': 'GRU'}
 
 # PyTorch's gate blocks, in the order ONNX wants them
@@ -46,10 +45,6 @@ ONNX_GATE_ORDER = {
     'lstm': (0, 3, 1, 2),  # torch i f g o -> onnx i o f c
     'gru': (1, 0, 2),      # torch r z n   -> onnx z r h
 }
-
-
-class ExportError(Exception):
-    """An export or import that cannot be done; the message says why and what to do."""
 
 
 def model_facts(model):
@@ -142,6 +137,20 @@ def onnx_model(model):
     return onnx_proto
 
 
+def export(model, path, fmt=None):
+    """Write ``model`` to ``path`` as ``fmt`` (default: from the extension,
+    .onnx or .npz); return the line that says what was written."""
+    fmt = fmt or {'.onnx': 'onnx', '.npz': 'torch'}.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise ExportError('cannot tell the export format from OUT: add --format onnx or torch')
+    if fmt == 'torch' and not path.endswith('.npz'):
+        raise ExportError('--format torch writes a numpy .npz state dict: name OUT like model.npz')
+    (export_onnx if fmt == 'onnx' else export_torch)(model, path)
+    extra = f' and {sidecar_path(path)}' if fmt == 'torch' else ''
+    return (f'wrote {path}{extra} ({fmt}, {model.spec.cell} x{model.spec.layers}, '
+            f'hidden {model.spec.hidden})')
+
+
 def export_onnx(model, path):
     try:
         import onnx
@@ -154,79 +163,9 @@ def export_onnx(model, path):
 
 # ── PyTorch state dict ──
 
-def sidecar_path(path):
-    return os.path.splitext(path)[0] + '.json'
-
-
 def export_torch(model, path):
     """OUT.npz: the state dict, named as torch names it; OUT.json: the facts."""
-    import io
-    buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(a) for name, a in model.params.items()})
-    write_atomic(path, buffer.getvalue())
-    facts = dict(model_facts(model), format=TORCH_FORMAT,
+    facts = dict(model_facts(model),
                  torch=f'rnn = torch.nn.{TORCH_MODULE[model.spec.cell]}(input_size, hidden, '
                        'layers, batch_first=True); head = torch.nn.Linear(hidden, output_size)')
-    write_atomic(sidecar_path(path), (json.dumps(facts, indent=2) + '\n').encode('utf-8'))
-
-
-def read_state_dict(path):
-    """(arrays by name, facts from OUT.json or None) of a state dict file."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise ExportError(f'state dict {path} does not exist: check the path') from None
-    except Exception as e:
-        # a damaged zip raises a zoo of types (BadZipFile, EOFError, ...), as in
-        # codec.checkpoint.load_checkpoint
-        raise ExportError(f'state dict {path} is not a numpy .npz file without pickles ({e}); '
-                          'write it with numpy.savez') from None
-    facts = None
-    if os.path.exists(sidecar_path(path)):
-        try:
-            with open(sidecar_path(path)) as f:
-                facts = json.load(f)
-        except ValueError as e:
-            raise ExportError(f'{sidecar_path(path)} is not valid JSON ({e}); rewrite it with '
-                              'mr-rnn export, or remove it') from None
-        if not isinstance(facts, dict):
-            raise ExportError(f'{sidecar_path(path)} is not a JSON object; rewrite it with '
-                              'mr-rnn export, or remove it')
-    return arrays, facts
-
-
-def init_from_state_dict(model, path):
-    """``model`` with its weights replaced by the state dict at ``path`` and a
-    fresh optimizer state: to go on training weights trained elsewhere.
-
-    The names and shapes must be exactly the model's (torch names, docs/design.md §3.2);
-    a text model's vocabulary, where OUT.json records it, must be the same,
-    because a token id means a character.
-    """
-    arrays, facts = read_state_dict(path)
-    expected = param_shapes(model.spec)
-    got = {name: tuple(a.shape) for name, a in arrays.items()}
-    if got != expected:
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(set(got) - set(expected))
-        wrong = sorted(n for n in set(got) & set(expected) if got[n] != expected[n])
-        raise ExportError(
-            f'state dict {path} does not fit this model (missing {missing}, unexpected {extra}, '
-            f'other shapes {[(n, got[n], expected[n]) for n in wrong]}): use the same --cell, '
-            '--hidden and --layers, and names rnn.* and head.*')
-    for name in sorted(expected):
-        if arrays[name].dtype.kind != 'f':
-            raise ExportError(f'state dict {path}: {name} is {arrays[name].dtype}, not floats')
-        if not np.isfinite(arrays[name]).all():
-            raise ExportError(f'state dict {path}: {name} holds NaN or infinite values')
-    if facts and model.schema.vocab is not None:
-        vocab = facts.get('schema', {}).get('vocab')
-        if vocab is not None and tuple(vocab) != tuple(model.schema.vocab):
-            raise ExportError(f'state dict {path} was trained with another vocabulary than '
-                              'this data\'s: its token ids would mean other characters')
-    params = {name: np.array(arrays[name], model.dtype) for name in expected}
-    return type(model)(model.config, model.schema, params, initial_state(model.config, params),
-                       model.iteration)
-
-
+    write_state_dict(path, model.params, facts)

@@ -1,11 +1,13 @@
 """A model as the checkpoint holds it: configuration, data schema, weights and
-optimizer state. The one place that turns a checkpoint into objects and back."""
-from dataclasses import dataclass, replace
+optimizer state. The one place that turns a checkpoint into objects and back,
+and that puts weights trained elsewhere (a torch-format state dict) into a model."""
+from dataclasses import dataclass
 
 import numpy as np
 
 from mr_rnn.codec.checkpoint import (OPTIM_PREFIX, CheckpointError, join_arrays,
                                      load_checkpoint, save_checkpoint, split_arrays)
+from mr_rnn.codec.state_dict import ExportError, read_state_dict
 from mr_rnn.config import ConfigError, TrainConfig
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.kernels import optim
@@ -76,9 +78,6 @@ class Model:
         loader refuses a checkpoint that is not."""
         return all(np.isfinite(a).all() for a in join_arrays(self.params, self.optim_state).values())
 
-    def with_config(self, config):
-        return replace(self, config=config)
-
 
 def state_names(config):
     """The optimizer state a checkpoint holds per parameter: the inner
@@ -139,3 +138,37 @@ def network_spec(config, schema):
         layers=config.model.layers, output_size=schema.output_size,
         token_input=schema.token_input, head='per_step' if schema.per_step else 'last_step',
         loss='mse' if schema.task == 'regress' else 'xent')
+
+
+def init_from_state_dict(model, path):
+    """``model`` with its weights replaced by the state dict at ``path`` and a
+    fresh optimizer state: to go on training weights trained elsewhere.
+
+    The names and shapes must be exactly the model's (torch names, docs/design.md §3.2);
+    a text model's vocabulary, where OUT.json records it, must be the same,
+    because a token id means a character.
+    """
+    arrays, facts = read_state_dict(path)
+    expected = param_shapes(model.spec)
+    got = {name: tuple(a.shape) for name, a in arrays.items()}
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = sorted(n for n in set(got) & set(expected) if got[n] != expected[n])
+        raise ExportError(
+            f'state dict {path} does not fit this model (missing {missing}, unexpected {extra}, '
+            f'other shapes {[(n, got[n], expected[n]) for n in wrong]}): use the same --cell, '
+            '--hidden and --layers, and names rnn.* and head.*')
+    for name in sorted(expected):
+        if arrays[name].dtype.kind != 'f':
+            raise ExportError(f'state dict {path}: {name} is {arrays[name].dtype}, not floats')
+        if not np.isfinite(arrays[name]).all():
+            raise ExportError(f'state dict {path}: {name} holds NaN or infinite values')
+    if facts and model.schema.vocab is not None:
+        vocab = facts.get('schema', {}).get('vocab')
+        if vocab is not None and tuple(vocab) != tuple(model.schema.vocab):
+            raise ExportError(f'state dict {path} was trained with another vocabulary than '
+                              'this data\'s: its token ids would mean other characters')
+    params = {name: np.array(arrays[name], model.dtype) for name in expected}
+    return Model(model.config, model.schema, params, initial_state(model.config, params),
+                 model.iteration)

@@ -24,9 +24,10 @@ from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
 from mr_rnn.driver.plot import HEIGHT, TRAIN_COLOUR, VAL_COLOUR, WIDTH, loss_png, loss_series
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.progress import format_duration
+from mr_rnn.errors import MrRnnError
 
 
-class ReportError(Exception):
+class ReportError(MrRnnError):
     """No report can be made; the message says why and what to do."""
 
 

@@ -16,12 +16,12 @@ import pytest
 
 from conftest import need_module
 from mr_rnn.cli import main
+from mr_rnn.codec.state_dict import read_state_dict
 from mr_rnn.config import ModelConfig, TrainConfig
 from mr_rnn.data.schema import DataSchema
-from mr_rnn.export import (ExportError, export_torch, gate_blocks, init_from_state_dict,
-                           onnx_model, read_state_dict)
+from mr_rnn.export import ExportError, export_torch, gate_blocks, onnx_model
 from mr_rnn.kernels.network import forward
-from mr_rnn.model import Model
+from mr_rnn.model import Model, init_from_state_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONNX = "pip install -e '.[onnx]'"

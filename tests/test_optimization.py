@@ -188,6 +188,24 @@ def test_divergence_halve_lr_retries_and_finishes(tmp_path, capsys):
     assert all(math.isfinite(r['train_loss']) for r in rows)
 
 
+def test_divergence_flags_reach_the_run(tmp_path, capsys):
+    # with lr 0.4 the loss climbs from round 2 on: 4348 3920 4000 4481 6040 11089 27450,
+    # never 10 x the best (3920) in 6 rounds; twice the best from round 5 on
+    assert _exploding_run(tmp_path, '--lr', '0.4', '--max-iter', '6', '--divergence-factor', '2',
+                          '--divergence-rounds', '2') == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'diverged to 2.745e+04 at iteration 6, after 2 round(s) above ' \
+        '--divergence-factor 2 x the best loss' in err[0], err
+    diverged = glob.glob(str(tmp_path / 'run' / 'checkpoints' / '*.diverged'))
+    assert sorted(os.path.basename(p) for p in diverged) == [
+        'iter-000005.npz.diverged', 'iter-000006.npz.diverged']     # the 2 rounds
+    for flags, message in ((('--divergence-rounds', '0'), 'must be an integer of at least 1'),
+                           (('--divergence-factor', '1'), 'must be above 1')):
+        (tmp_path / flags[0]).mkdir()
+        assert _exploding_run(tmp_path / flags[0], *flags) == 2
+        assert f'{flags[0]} {message}' in capsys.readouterr().err
+
+
 @pytest.mark.parametrize('mode_flags', [
     ('--mode', 'gradient'),
     ('--mode', 'gradient', '--sample-fraction', '0.5'),

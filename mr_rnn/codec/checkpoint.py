@@ -14,13 +14,14 @@ import uuid
 import numpy as np
 
 from mr_rnn import fault_seams
+from mr_rnn.errors import MrRnnError
 
 FORMAT = 1
 META_KEY = '__meta__'
 OPTIM_PREFIX = 'optim.'
 
 
-class CheckpointError(Exception):
+class CheckpointError(MrRnnError):
     """A checkpoint that cannot be used; the message says why and what to do."""
 
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from mr_rnn.config import LIMITS
 from mr_rnn.counts import BAD_EXAMPLES
+from mr_rnn.errors import MrRnnError
 
 
-class BadRecord(ValueError):
+class BadRecord(MrRnnError, ValueError):
     """A record that is skipped and counted; the message says why."""
 
 

@@ -12,6 +12,7 @@ Compressed files (``.gz``, ``.bz2``) are read decompressed by every runner:
 Hadoop by its codecs, mrjob's inline and local runners by mrjob.cat, csv
 series (one whole file per map task) by jobs/base.py.
 """
+import glob
 import os
 import re
 
@@ -64,6 +65,20 @@ def check_upload_names(files, val_files):
                 'files under their names, so its tasks cannot tell training from validation '
                 'data: rename one, or put the data on the cluster (hdfs://...) first')
         seen[name] = f
+
+
+def check_local(paths, what='input'):
+    """Fail at once on a local path that names nothing; URIs (hdfs://, s3://,
+    ...) are the runner's to check."""
+    for path in paths:
+        if not is_uri(path) and not glob.glob(path):
+            raise ConfigError(f'{what} path {path!r} does not exist: check the path')
+
+
+def data_files(paths, runner_args):
+    """Folders, globs and URIs -> the data files, skipping _* and .* as Hadoop does."""
+    check_local(paths)
+    return expand(paths, filesystem(paths, runner_args))
 
 
 def expand(paths, fs, what='input'):

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 
-from mr_rnn.driver.train import progress_line
 
 SPINNER = '|/-\\'
 NO_PLOT = ("note: no loss.png, as matplotlib is not installed: pip install 'mr_rnn[plot]' "
@@ -46,6 +45,15 @@ def format_duration(seconds):
     if seconds < 3600:
         return f'{seconds // 60}m{seconds % 60:02d}s'
     return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
+
+
+def progress_line(row):
+    """One metrics row (driver/train.py) as the line a person reads."""
+    val = f' val {row["val_loss"]:.4f}' if row['val_loss'] is not None else ''
+    grad = f' |g| {row["grad_norm"]:.3g}' if row['grad_norm'] is not None else ''
+    bad = f' bad {row["bad_records"]}' if row['bad_records'] else ''
+    return (f'iter {row["iteration"]:4d}  loss {row["train_loss"]:.4f}{val}{grad}  '
+            f'lr {row["lr"]:.3g}  {row["seconds"]:.1f}s  records {row["records"]}{bad}')
 
 
 class Eta:

@@ -13,11 +13,12 @@ import re
 import shutil
 
 from mr_rnn.codec.checkpoint import CheckpointError, write_atomic
+from mr_rnn.errors import MrRnnError
 from mr_rnn.model import Model
 
 
-class RunDirError(Exception):
-    pass
+class RunDirError(MrRnnError):
+    """A run directory that cannot be used as asked; the message says why and what to do."""
 
 
 class RunDir:
@@ -136,3 +137,18 @@ class RunDir:
         with open(self.checkpoint_path(iteration), 'rb') as source:
             write_atomic(os.path.join(self.path, name),
                          lambda f: shutil.copyfileobj(source, f))
+
+
+def checkpoint_of(path):
+    """(checkpoint file, note or None): ``path`` as given when it is a file, or
+    a run folder's best.npz, else its final.npz, with a note saying which."""
+    if os.path.isdir(path):
+        for name, what in (('best.npz', 'best'), ('final.npz', 'final')):
+            candidate = os.path.join(path, name)
+            if os.path.isfile(candidate):
+                return candidate, f'using {candidate} (the run\'s {what} checkpoint)'
+        raise RunDirError(f'{path} is a folder without best.npz or final.npz: give a checkpoint '
+                          'file, or a run folder (train --out) once a round has finished')
+    if not os.path.exists(path):
+        raise RunDirError(f'{path} is neither a checkpoint nor a run folder: check the path')
+    return path, None

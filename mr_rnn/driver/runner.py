@@ -6,6 +6,7 @@ import atexit
 import collections
 import contextlib
 import functools
+import io
 import logging
 import os
 import re
@@ -17,11 +18,13 @@ import zipfile
 from mrjob.step import StepFailedException
 
 import mr_rnn
+from mr_rnn.errors import MrRnnError, UserError
 from mr_rnn.jobs.base import ModelRecordJob
 
 
-class JobFailed(Exception):
+class JobFailed(MrRnnError):
     """A MapReduce job that did not succeed; the message names the job and why."""
+    exit_code = 1
 
 
 def run_job(job_class, job_args, runner_args, retries=0, warn=None):
@@ -142,6 +145,22 @@ def _merge_counters(per_step):
                 merged.setdefault(group, {}).setdefault(name, 0)
                 merged[group][name] += value
     return merged
+
+
+def check_runner_args(runner_args):
+    """mrjob's options, checked now so that a bad value fails before any work;
+    mrjob's log set to show with -v only."""
+    from mr_rnn.jobs.mr_describe_data import MRDescribeData
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            MRDescribeData(args=[*runner_args, '--format', 'text'])
+    except (SystemExit, ValueError) as e:
+        lines = [ln for ln in captured.getvalue().splitlines() if 'error:' in ln]
+        message = lines[-1].split('error:', 1)[1].strip() if lines else str(e) or 'bad runner options'
+        raise UserError(f'{message} (runner options are mrjob\'s: see mrjob --help)') from None
+    quiet_mrjob('-v' in runner_args or '--verbose' in runner_args)
+    return runner_args
 
 
 def quiet_mrjob(verbose):

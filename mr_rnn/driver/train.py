@@ -17,24 +17,27 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mr_rnn.codec.checkpoint import write_atomic
-from mr_rnn.config import ConfigError
+from mr_rnn.codec.checkpoint import OPTIM_PREFIX, write_atomic
+from mr_rnn.config import (PATIENCE_FULL_BATCH, PATIENCE_NOISY, ConfigError, flag_of,
+                           with_options)
 from mr_rnn.data.schema import schema_from_facts
+from mr_rnn.driver.bad_records import check_bad_fraction
 from mr_rnn.driver.inputs import (check_upload_names, expand, filesystem, format_of, is_uri,
                                   runner_name, uploads_local_files)
 from mr_rnn.driver.plot import loss_png
+from mr_rnn.driver.progress import progress_line
 from mr_rnn.driver.run_dir import RunDir
 from mr_rnn.driver.runner import JobFailed, run_job
-from mr_rnn.export import init_from_state_dict
+from mr_rnn.errors import MrRnnError
 from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.jobs.base import VAL_KEY
 from mr_rnn.jobs.mr_describe_data import MRDescribeData
 from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_gradient_step import STATS_KEY, MRGradientStep
-from mr_rnn.model import Model
+from mr_rnn.model import Model, init_from_state_dict
 
 
-class TrainingStopped(Exception):
+class TrainingStopped(MrRnnError):
     """Training cannot go on; the message says why and what to do."""
 
 
@@ -160,8 +163,9 @@ class Trainer:
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
         facts = self.describe(files, fmt)
-        self.check_bad(facts.get('bad', 0), facts.get('records', 0), facts.get('examples', []),
-                       config.max_bad_fraction, 'describing the data')
+        check_bad_fraction(facts.get('bad', 0), facts.get('records', 0),
+                           facts.get('examples', []), config.max_bad_fraction,
+                           'describing the data')
         schema = schema_from_facts(facts, config.data, config.model.task)
         model = Model.initial(config, schema)
         if init_from:
@@ -173,13 +177,12 @@ class Trainer:
                   f'output {schema.output_size}')
         return model, []
 
-    def resume(self, overrides, lr=None):
+    def resume(self, overrides):
+        """The newest valid checkpoint, with ``overrides`` ({dest: value} of the
+        flags --resume may change, config.options) in its configuration."""
         description = self.run.description()
         model = self.run.newest_valid_model(self.warn)
-        config = replace(model.config, **overrides)
-        if lr is not None:
-            config = replace(config, optimizer=replace(config.optimizer, lr=lr))
-        model = model.with_config(config)
+        model = replace(model, config=with_options(model.config, overrides))
         history = self.run.keep_metrics_before(model.iteration)
         self.echo(f'resuming {self.run.path} from iteration {model.iteration}')
         return model, history, description['inputs'], description['val']
@@ -200,8 +203,8 @@ class Trainer:
                 blocks, counters, steps = None, {}, 0
             else:
                 stats, blocks, counters, steps, held_out = self.training_step(model, inputs, val)
-            self.check_bad(stats.bad, stats.records, stats.examples, config.max_bad_fraction,
-                           f'iteration {model.iteration}')
+            check_bad_fraction(stats.bad, stats.records, stats.examples,
+                               config.max_bad_fraction, f'iteration {model.iteration}')
             self.report_bad(stats, history)
             if not stats.count:
                 raise TrainingStopped('no valid records in the input: check the paths and --format')
@@ -280,8 +283,10 @@ class Trainer:
             if back_to < i <= k:
                 path = self.run.checkpoint_path(i)
                 os.replace(path, path + '.diverged')
-        what = f'at iteration {k}' if rounds == 1 else \
-            f'at iteration {k}, after {rounds} rounds far above the best loss'
+        what, config = f'at iteration {k}', model.config
+        if math.isfinite(loss):     # not NaN or infinite: a blow-up that lasted (diverged)
+            what += (f', after {rounds} round(s) above {flag_of(config, "divergence_factor")} '
+                     f'{config.divergence_factor:g} x the best loss')
         if model.config.on_divergence == 'stop' or model.lr_scale < 2 ** -10:
             raise TrainingStopped(
                 f'the loss diverged to {loss:.4g} {what}; its weights are set aside as '
@@ -303,8 +308,8 @@ class Trainer:
         for name, block in blocks.items():
             arrays = block['arrays']
             params[name] = np.array(arrays['param'], model.params[name].dtype)
-            state[name] = {k[len('optim.'):]: np.array(v) for k, v in arrays.items()
-                           if k.startswith('optim.')}
+            state[name] = {k[len(OPTIM_PREFIX):]: np.array(v) for k, v in arrays.items()
+                           if k.startswith(OPTIM_PREFIX)}
         return Model(model.config, model.schema, params, state, model.iteration + 1,
                      model.optim_step + steps, model.lr_scale)
 
@@ -349,14 +354,6 @@ class Trainer:
             for example in stats.examples:      # counts.BAD_EXAMPLES at most
                 self.warn(f'  {example}')
 
-    @staticmethod
-    def check_bad(bad, records, examples, max_fraction, when):
-        if records and bad / records > max_fraction:
-            first = examples[0] if examples else ''
-            raise TrainingStopped(
-                f'{bad} of {records} records are bad ({bad / records:.1%}) while {when}, more '
-                f'than --max-bad-fraction {max_fraction}; first: {first}')
-
 
 def plateau_start(losses, tol):
     """Index of the last loss that beat the reference best by more than tol
@@ -371,30 +368,12 @@ def plateau_start(losses, tol):
     return since
 
 
-# rounds without improvement before stopping, when --patience is not given.
-# Measured on GunPoint (50 series, GRU and LSTM 32, Adam 0.01, full batch, 200
-# rounds): the rounds between one new best and the next were 8, 9, 24 and 48
-# (GRU, which reached 0.007 in the end) and 15, 29 and 71 (LSTM, 0.37 in the
-# end, after plateaus at its initial 0.69); 30 lets five of the seven gaps
-# through. A sampled or locally trained loss (--sample-fraction, --mode
-# average) adds its own noise, and gets more.
-PATIENCE_FULL_BATCH, PATIENCE_NOISY = 30, 40
-
-
 def effective_patience(config):
     if config.patience is not None:
         return config.patience
     if config.mode == 'gradient' and config.sample_fraction == 1:
         return PATIENCE_FULL_BATCH
     return PATIENCE_NOISY
-
-
-def progress_line(row):
-    val = f' val {row["val_loss"]:.4f}' if row['val_loss'] is not None else ''
-    grad = f' |g| {row["grad_norm"]:.3g}' if row['grad_norm'] is not None else ''
-    bad = f' bad {row["bad_records"]}' if row['bad_records'] else ''
-    return (f'iter {row["iteration"]:4d}  loss {row["train_loss"]:.4f}{val}{grad}  '
-            f'lr {row["lr"]:.3g}  {row["seconds"]:.1f}s  records {row["records"]}{bad}')
 
 
 def plot_losses(run):

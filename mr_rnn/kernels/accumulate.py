@@ -87,44 +87,6 @@ def evaluate_outputs(spec, out, batch):
     return loss_sum, count, correct
 
 
-# ── totals -> metrics (on the driver, after the reduce) ──
-
-def classification_metrics(confusion):
-    """confusion[t, p]: targets of class t predicted as p.
-
-    Per class: precision tp / predicted, recall tp / true, F1 their harmonic
-    mean (0 where undefined). Macro-F1 is the plain mean of F1 over the classes
-    that occur as a target or as a prediction (scikit-learn's ``average='macro'``
-    on the labels present).
-    """
-    confusion = np.asarray(confusion, np.float64)
-    tp = np.diag(confusion)
-    predicted, true = confusion.sum(axis=0), confusion.sum(axis=1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    present = (predicted + true) > 0
-    macro_f1 = float(f1[present].mean()) if present.any() else 0.0
-    return {'macro_f1': macro_f1, 'precision': precision, 'recall': recall, 'f1': f1}
-
-
-def regression_metrics(sq_err, abs_err, count, scale=None):
-    """RMSE and MAE per output dimension and over all of them.
-
-    ``count`` counts target scalars (docs/design.md §3.3), so each of the O dimensions
-    has count / O of them. ``scale`` (O,) turns errors in normalised units back
-    into the data's own units: an error e·std in original units for e in
-    normalised ones (the mean cancels in a difference).
-    """
-    sq_err, abs_err = np.asarray(sq_err, np.float64), np.asarray(abs_err, np.float64)
-    scale = np.ones_like(sq_err) if scale is None else np.asarray(scale, np.float64)
-    n = count / sq_err.shape[0]
-    sq, ab = sq_err * scale ** 2, abs_err * scale
-    return {'rmse': float(np.sqrt(sq.sum() / count)), 'mae': float(ab.sum() / count),
-            'rmse_per_output': np.sqrt(sq / n), 'mae_per_output': ab / n}
-
-
 AUTO_MIN_STEPS = 64     # inner steps per round when neither --local-steps nor --local-epochs
 
 

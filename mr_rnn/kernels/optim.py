@@ -77,10 +77,19 @@ DEFAULT_LR = {'sgd': 0.1, 'momentum': 0.05, 'nesterov': 0.05, 'adagrad': 0.05,
 SCHEDULES = ('constant', 'step', 'exponential', 'cosine')
 
 
+class BadSetting(ValueError):
+    """An optimizer setting that cannot work. ``field`` names the setting, so that
+    the layer above can name it as its user knows it (config.py: the flag)."""
+
+    def __init__(self, field, problem):
+        super().__init__(f'{field} {problem}')
+        self.field, self.problem = field, problem
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     name: str = 'adam'          # sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
-    lr: float = 2e-3
+    lr: float = None            # None: the optimizer's DEFAULT_LR
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -96,16 +105,18 @@ class OptimizerConfig:
     clip_norm: float = 0.0      # clip the gradient to this global L2 norm; 0 = off
 
     def __post_init__(self):
-        if self.name not in STATE_NAMES:
-            raise ValueError(f'unknown optimizer {self.name!r}: choose one of '
-                             + ', '.join(STATE_NAMES))
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f'unknown schedule {self.schedule!r}: choose one of '
-                             + ', '.join(SCHEDULES))
+        for field, value, choices in (('name', self.name, STATE_NAMES),
+                                      ('schedule', self.schedule, SCHEDULES)):
+            if value not in choices:
+                raise BadSetting(field, f'{value!r} is not one of: {", ".join(choices)}')
+        if self.lr is None:
+            object.__setattr__(self, 'lr', DEFAULT_LR[self.name])
         if not self.lr > 0:
-            raise ValueError(f'--lr must be positive, got {self.lr}')
-        if self.clip_norm < 0 or self.warmup < 0 or self.step_size < 1:
-            raise ValueError('--clip-norm and --warmup must be >= 0, --step-size >= 1')
+            raise BadSetting('lr', f'must be positive, got {self.lr}')
+        for field, value, low in (('clip_norm', self.clip_norm, 0), ('warmup', self.warmup, 0),
+                                  ('step_size', self.step_size, 1)):
+            if not value >= low:
+                raise BadSetting(field, f'must be at least {low}, got {value}')
 
 
 def scheduled_lr(config, round_index, total_rounds):

@@ -1,0 +1,48 @@
+"""Scoring data with a trained checkpoint, on the chosen runner:
+
+    evaluate   one evaluate job -> its totals -> loss and the task's metrics (metrics.py)
+    predict    one map-only predict job -> a JSON line per record, streamed or in a folder
+
+Both count bad records and stop past the checkpoint's --max-bad-fraction
+(driver/bad_records.py), as training does.
+"""
+import sys
+
+from mr_rnn.driver.bad_records import check_bad_fraction
+from mr_rnn.driver.runner import run_job, stream_job
+from mr_rnn.errors import UserError
+from mr_rnn.jobs.mr_evaluate import STATS_KEY, MREvaluate
+from mr_rnn.jobs.mr_predict import MRPredict
+from mr_rnn.metrics import evaluation_metrics
+from mr_rnn.model import Model
+
+
+def evaluate(checkpoint, files, runner_args):
+    """``metrics.evaluation_metrics`` of ``checkpoint`` on the data ``files``."""
+    model = Model.load(checkpoint)
+    output, _ = run_job(MREvaluate, ['--format', model.schema.format, '--checkpoint', checkpoint,
+                                     *files], runner_args)
+    totals = dict(output).get(STATS_KEY, {'scalars': {}, 'arrays': {}})
+    scalars = totals['scalars']
+    check_bad_fraction(scalars.get('bad', 0), scalars.get('records', 0),
+                       scalars.get('examples', []), model.config.max_bad_fraction, 'evaluating')
+    if not scalars.get('count'):
+        raise UserError('no valid records in the input for this checkpoint: check the data')
+    return evaluation_metrics(model, scalars, totals['arrays'])
+
+
+def predict(checkpoint, files, runner_args, top_k, say):
+    """Run the predict job: its lines go to standard output, or to mrjob's
+    --output-dir when ``runner_args`` name one; ``say`` gets the summary line."""
+    model = Model.load(checkpoint)
+    to_stdout = not any(a in ('-o', '--output-dir') or a.startswith('--output-dir=')
+                        for a in runner_args)
+    counters, output_dir = stream_job(
+        MRPredict, ['--format', model.schema.format, '--checkpoint', checkpoint,
+                    '--top-k', str(top_k), *files],
+        runner_args, sys.stdout if to_stdout else None)
+    counters = counters.get('mr_rnn', {})
+    records, bad = counters.get('records', 0), counters.get('bad_records', 0)
+    where = 'standard output' if to_stdout else output_dir
+    say(f'predict: {records} records, {bad} bad (lines with "error"), written to {where}')
+    check_bad_fraction(bad, records, [], model.config.max_bad_fraction, 'predicting')
