@@ -40,7 +40,6 @@ import gzip
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -55,6 +54,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
+from machine import machine_rows  # noqa: E402  (bench/machine.py, beside this script)
 from mr_rnn.config import DataConfig  # noqa: E402
 from mr_rnn.data.records import TextReader, text_facts  # noqa: E402
 from mr_rnn.data.schema import merge_facts, schema_from_facts  # noqa: E402
@@ -364,20 +364,9 @@ def rounds_to(text, tasks, target, flags, max_rounds, hidden, scratch):
 # ── the report ──
 
 def machine(torch):
-    cpu = platform.processor() or '?'
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
     import mrjob
-    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
-    return [('CPU', f'{cpu}, {os.cpu_count()} logical cores'), ('OS', platform.platform()),
-            ('Python', platform.python_version()), ('numpy', np.__version__),
-            ('torch', torch.__version__), ('mrjob', mrjob.__version__),
-            ('mr_rnn commit', _git('rev-parse', '--short', 'HEAD')),
-            ('load average at start (1, 5, 15 min)', load)]
+    return machine_rows(('torch', torch.__version__), ('mrjob', mrjob.__version__),
+                        ('mr_rnn commit', _git('rev-parse', '--short', 'HEAD')))
 
 
 def _git(*args):

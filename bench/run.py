@@ -57,13 +57,14 @@ if ARGS is not None:
     sys.path.insert(0, ROOT)
     os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')]))
 
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from machine import machine_rows  # noqa: E402  (bench/machine.py, beside this script)
 
 
 # ── measuring ──
@@ -98,34 +99,7 @@ def load_torch(threads):
 # ── machine ──
 
 def machine(threads, torch_note):
-    cpu = platform.processor() or '?'
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    blas = '?'
-    try:
-        deps = np.show_config(mode='dicts')['Build Dependencies']['blas']
-        blas = f"{deps.get('name')} {deps.get('version')}"
-    except Exception:
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-        blas += ' | threadpoolctl: ' + '; '.join(
-            f"{i.get('internal_api')} {i.get('version')} threads={i.get('num_threads')}"
-            for i in threadpool_info())
-    except ImportError:
-        blas += ' | threadpoolctl not installed'
-    load = ', '.join(f'{x:.1f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else '?'
-    return [('CPU', f'{cpu}, {os.cpu_count()} logical cores'),
-            ('OS', platform.platform()),
-            ('Python', platform.python_version()),
-            ('numpy', f'{np.__version__}, BLAS {blas}'),
-            ('BLAS threads per process', str(threads)),
-            ('torch', torch_note),
-            ('load average at start (1, 5, 15 min)', load)]
+    return machine_rows(('BLAS threads per process', str(threads)), ('torch', torch_note))
 
 
 # ── 2. kernel throughput ──
