@@ -4,11 +4,12 @@ The tree is serialised to JSON into the run directory and into every
 checkpoint, and reaches the map and reduce tasks inside the checkpoint file:
 nothing is repeated as pass-through flags. Unknown keys are rejected loudly.
 
-Each knob is written once, here (the optimizer's in kernels/optim.py): its
-default, and, for a ``mr-rnn train`` flag, its help in the field's metadata
-(``option``). cli.py builds the flags from ``options()`` and the tree from the
+Each knob is written once, here (the optimizer's in kernels/optim.py, as
+``setting``): its default, and, for a ``mr-rnn train`` flag, its help in the
+field's metadata (``option``). cli.py builds the flags from ``options()`` and the tree from the
 flags given with ``from_options``; a check names the flag (``flag_of``).
-Adding a training option is one ``option(...)`` field here.
+Adding a training option is one ``option(...)`` field here (an optimizer
+option: one ``setting(...)`` field in kernels/optim.py).
 Task side: Python 3.8+ (docs/design.md §7).
 """
 import dataclasses
@@ -17,8 +18,7 @@ from dataclasses import dataclass, field
 
 from mr_rnn.errors import MrRnnError
 from mr_rnn.kernels.accumulate import AUTO_MIN_STEPS
-from mr_rnn.kernels.optim import (DEFAULT_LR, OUTER_OPTIMIZERS, SCHEDULES, STATE_NAMES,
-                                  BadSetting, OptimizerConfig)
+from mr_rnn.kernels.optim import OUTER_OPTIMIZERS, BadSetting, OptimizerConfig
 
 CELLS = ('rnn', 'lstm', 'gru')
 TASKS = ('lm', 'classify', 'regress')
@@ -113,23 +113,6 @@ class DataConfig:
         _at_most(self, 'max_vocab', self.max_vocab, LIMITS.vocab)
         object.__setattr__(self, 'columns', tuple(self.columns))
         object.__setattr__(self, 'target', tuple(self.target))
-
-
-# kernels/optim.py's OptimizerConfig knows no flags: which of its fields are
-# flags, and their help, are here; their defaults stay there
-OPTIMIZER_FLAGS = {
-    'name': flag('the inner optimizer', choices=tuple(STATE_NAMES), name='optimizer'),
-    'lr': flag('learning rate; default: ' + ', '.join(f'{k} {v:g}' for k, v in DEFAULT_LR.items()),
-               metavar='X', resumable=True),
-    'momentum': flag('momentum and nesterov: μ', metavar='X'),
-    'weight_decay': flag('L2 (adamw: decoupled)', metavar='X'),
-    'schedule': flag('learning-rate schedule over --max-iter rounds', choices=SCHEDULES),
-    'warmup': flag('rounds of linear lr warm-up', metavar='N'),
-    'step_size': flag('step schedule: rounds per decay', metavar='N'),
-    'gamma': flag('step/exponential decay factor', metavar='X'),
-    'min_lr': flag('cosine schedule floor', metavar='X'),
-    'clip_norm': flag('clip the gradient to this global L2 norm (0: off)', metavar='X'),
-}
 
 
 @dataclass(frozen=True)
@@ -234,7 +217,7 @@ def options():
     """Every flag of the configuration tree, section by section, in field order."""
     for prefix, cls in (*((f'{k}.', c) for k, c in SECTIONS.items()), ('', TrainConfig)):
         for f in dataclasses.fields(cls):
-            meta = _metadata(cls, f)
+            meta = f.metadata
             if meta:
                 yield Option(prefix + f.name, flag_of(cls, f.name), f.type, f.default,
                              dict(meta, group=meta.get('group', _GROUP.get(cls))))
@@ -264,17 +247,13 @@ def flag_of(where, name):
     """How a user names field ``name`` of ``where`` (a config class or object):
     its flag when it is one, else the field's own name."""
     cls = where if isinstance(where, type) else type(where)
-    meta = _metadata(cls, next(f for f in dataclasses.fields(cls) if f.name == name))
+    meta = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
     if not meta:
         return name
     return '--' + meta.get('name', name).replace('_', '-')
 
 
 _GROUP = {ModelConfig: 'model', DataConfig: 'data', OptimizerConfig: 'optimisation'}
-
-
-def _metadata(cls, f):
-    return OPTIMIZER_FLAGS.get(f.name, {}) if cls is OptimizerConfig else f.metadata
 
 
 def _build(cls, d, where):

@@ -59,6 +59,7 @@ reads depends on the runner's split. A reset state also halves what a task
 emits and a checkpoint holds.
 """
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,23 +87,35 @@ class BadSetting(ValueError):
         self.field, self.problem = field, problem
 
 
+def setting(default, help=None, **described):
+    """A field's default and, for a setting a user chooses, what it is: ``help``
+    and optionally ``choices``, ``metavar``, ``resumable`` (may change when a
+    run resumes) and ``name`` (what users call it, when not the field's name).
+    config.py makes a flag of every described field; the kernel knows no flags."""
+    return dataclasses.field(default=default, metadata={'help': help, **described} if help else {})
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = 'adam'          # sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
-    lr: float = None            # None: the optimizer's DEFAULT_LR
-    momentum: float = 0.9
+    name: str = setting('adam', 'the inner optimizer', choices=tuple(STATE_NAMES),
+                        name='optimizer')
+    lr: float = setting(None, 'learning rate; default: ' + ', '.join(
+        f'{k} {v:g}' for k, v in DEFAULT_LR.items()), metavar='X', resumable=True)
+    momentum: float = setting(0.9, 'momentum and nesterov: μ', metavar='X')
     beta1: float = 0.9
     beta2: float = 0.999
     alpha: float = 0.99         # rmsprop
     eps: float = 1e-8           # adam, adamw, rmsprop; adagrad uses eps_adagrad
     eps_adagrad: float = 1e-10
-    weight_decay: float = 0.0
-    schedule: str = 'constant'  # constant | step | exponential | cosine
-    warmup: int = 0             # rounds of linear warm-up
-    step_size: int = 10         # step schedule: rounds between decays
-    gamma: float = 0.5          # step and exponential schedules: decay factor
-    min_lr: float = 0.0         # cosine schedule: the floor
-    clip_norm: float = 0.0      # clip the gradient to this global L2 norm; 0 = off
+    weight_decay: float = setting(0.0, 'L2 (adamw: decoupled)', metavar='X')
+    schedule: str = setting('constant', "learning-rate schedule over the run's rounds",
+                            choices=SCHEDULES)
+    warmup: int = setting(0, 'rounds of linear lr warm-up', metavar='N')
+    step_size: int = setting(10, 'step schedule: rounds per decay', metavar='N')
+    gamma: float = setting(0.5, 'step/exponential decay factor', metavar='X')
+    min_lr: float = setting(0.0, 'cosine schedule floor', metavar='X')
+    clip_norm: float = setting(0.0, 'clip the gradient to this global L2 norm (0: off)',
+                               metavar='X')
 
     def __post_init__(self):
         for field, value, choices in (('name', self.name, STATE_NAMES),
