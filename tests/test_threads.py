@@ -11,9 +11,10 @@ from blas_threads_job import MRBlasThreads
 from helpers import train
 from mr_rnn.driver.runner import BLAS_THREAD_VARS, run_job
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
+from mr_rnn.kernels import accumulate
 from mr_rnn.kernels.accumulate import GradientSum
-from mr_rnn.kernels.network import init_params
-from test_kernels import make_batch, make_spec
+from mr_rnn.kernels.network import init_params, loss_and_grads
+from test_kernels import H, make_batch, make_spec, random_params, sub_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
@@ -26,14 +27,44 @@ def lm_batches(n, seed=0):
                   for _ in range(n)]
 
 
+@pytest.mark.parametrize('head,loss,token', [('per_step', 'xent', True), ('per_step', 'mse', False),
+                                             ('last_step', 'xent', False), ('last_step', 'mse', True)])
+def test_gradient_sum_of_joined_batches_is_the_sum_over_the_batches(monkeypatch, head, loss, token):
+    # chunks of at least 4 windows: batches of 1-3 windows are joined in twos and
+    # threes, one of 6 windows is computed alone; lengths differ, so joins pad
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 4 * H)
+    spec = make_spec('lstm', head, loss, 2, token)
+    params = random_params(spec, seed=3)
+    rng = np.random.default_rng(4)
+    batches = []
+    for n in (2, 1, 3, 6, 1, 1, 2):
+        lengths = rng.integers(1, 6, size=n).tolist()
+        batches.append(sub_batch(make_batch(spec, int(rng.integers(1 << 30)), lengths),
+                                 list(range(n)), t_max=max(lengths)))
+    sums = GradientSum(params, spec)
+    for b in batches:
+        sums.add(b)
+    sums.finish()
+    results = [loss_and_grads(params, spec, b) for b in batches]
+    assert sums.count == sum(r.count for r in results)
+    np.testing.assert_allclose(sums.loss_sum, sum(r.loss_sum for r in results), rtol=1e-12)
+    for name in params:
+        np.testing.assert_allclose(sums.grads[name], sum(r.grads[name] for r in results),
+                                   rtol=1e-10, atol=1e-13, err_msg=name)
+
+
 @pytest.mark.parametrize('threads', [2, 3])
-def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(threads):
+def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(monkeypatch, threads):
+    # chunks of 7 or more windows from batches of 5: several chunks of several
+    # batches in flight on the pool at once
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 7 * H)
     spec, batches = lm_batches(9)
     params = init_params(spec, 0, np.float64)
     with threadpool_limits(1, user_api='blas'):
         serial = GradientSum(params, spec)
         for b in batches:
             serial.add(b)
+        serial.finish()
         with ThreadPoolExecutor(threads) as pool:
             pooled = GradientSum(params, spec, pool=pool)
             for b in batches:
