@@ -226,7 +226,12 @@ def loss_and_grads(params, spec, batch):
             cell, d_top, caches[k], params[f'rnn.weight_hh_l{k}'])
         G, T, B, H = dxp.shape
         dxp3 = dxp.reshape(G, T * B, H)
-        grads[f'rnn.bias_ih_l{k}'] = pytorch_rows(cell, dxp3.sum(axis=1))
+        # b_ih and b_hh add to the same pre-activations, so their gradients are
+        # the same sum, except GRU's b_hn, which sits inside the reset product
+        db_ih = grads[f'rnn.bias_hh_l{k}'].copy()
+        if cell == 'gru':
+            db_ih[2 * H:] = dxp3[2].sum(axis=0)
+        grads[f'rnn.bias_ih_l{k}'] = db_ih
         w_ih = params[f'rnn.weight_ih_l{k}']
         if k == 0 and spec.token_input:
             ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
