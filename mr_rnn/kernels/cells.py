@@ -35,6 +35,10 @@ GATES = {'rnn': 1, 'lstm': 4, 'gru': 3}
 ORDER = {'rnn': (0,), 'lstm': (3, 0, 1, 2), 'gru': (0, 1, 2)}
 # pre-activations halved for the tanh form of sigmoid, per internal gate
 HALVED = {'rnn': (1.0,), 'lstm': (0.5, 0.5, 0.5, 1.0), 'gru': (0.5, 0.5, 1.0)}
+# Backward computes its all-steps factors for blocks of steps of about this
+# many elements per array, (K, B, H), so that the loop reads them from cache:
+# over all T steps at once they leave the cache when B H is large.
+BLOCK_ELEMENTS = 32768
 
 
 def sigmoid(a):
@@ -161,45 +165,53 @@ def lstm_forward(xp, w_hh, b_hh, h0, c0):
 
 
 def lstm_backward(dh_all, cache, w_hh):
-    """dh_all (T, B, H) -> dxp (4, T, B, H), dW_hh, db_hh."""
+    """dh_all (T, B, H) -> dxp (4, T, B, H), dW_hh, db_hh. dxp is written over
+    the cache's activations, which are read for the last time here."""
     acts, (c_all, tanh_c, h_all) = cache.acts, cache.extra
     _, T, B, H = acts.shape
-    o, i, f, g = acts
-    # for all steps at once: the local derivative of each gate's pre-activation,
-    # times what multiplies it in the forward pass, so that in the loop
-    #   da_o = dh * dxp[0],  da_{i,f,g} = dc * dxp[1:]
-    dxp = np.empty_like(acts)
-    sig = np.subtract(1.0, acts[:3], out=dxp[:3])
-    sig *= acts[:3]                                      # sigmoid' = s (1 - s)
-    np.multiply(g, g, out=dxp[3])
-    np.subtract(1.0, dxp[3], out=dxp[3])                 # tanh' = 1 - g^2
-    dxp[0] *= tanh_c                                     # h = o tanh(c)
-    dxp[1] *= g                                          # c = f c_prev + i g
-    dxp[2] *= c_all[:-1]
-    dxp[3] *= i
-    # dc from dh: o (1 - tanh(c)^2)
-    dc_dh = np.multiply(tanh_c, tanh_c)
-    np.subtract(1.0, dc_dh, out=dc_dh)
-    dc_dh *= o
+    f = acts[2]
     w = gate_major('lstm', w_hh)                         # (4, H_out, H_in)
+    K = min(T, max(1, BLOCK_ELEMENTS // (B * H)))
+    factor = np.empty((4, K, B, H), acts.dtype)
+    dc_dh = np.empty((K, B, H), acts.dtype)
     dh = np.empty((B, H), acts.dtype)
     dc = np.empty((B, H), acts.dtype)
     dh_next = np.zeros((B, H), acts.dtype)
     dc_next = np.zeros((B, H), acts.dtype)
     back = np.empty((4, B, H), acts.dtype)
-    for t in reversed(range(T)):
-        np.add(dh_all[t], dh_next, out=dh)
-        # backprop through h = o tanh(c) into c
-        np.multiply(dh, dc_dh[t], out=dc)
-        dc += dc_next
-        # backprop through c = f c_prev + i g and the gate activations
-        da = dxp[:, t]
-        da[1:] *= dc
-        da[0] *= dh
-        np.multiply(dc, f[t], out=dc_next)
-        np.matmul(da, w, out=back)
-        np.add.reduce(back, axis=0, out=dh_next)
-    return (dxp, *_recurrent_weight_grads('lstm', dxp, h_all[:-1]))
+    for t1 in range(T, 0, -K):
+        t0 = max(0, t1 - K)
+        a, d, q = acts[:, t0:t1], factor[:, :t1 - t0], dc_dh[:t1 - t0]
+        # for the block's steps at once: the local derivative of each gate's
+        # pre-activation, times what multiplies it in the forward pass, so that
+        # in the loop  da_o = dh * d[0],  da_{i,f,g} = dc * d[1:]
+        np.subtract(1.0, a[:3], out=d[:3])
+        d[:3] *= a[:3]                                   # sigmoid' = s (1 - s)
+        np.multiply(a[3], a[3], out=d[3])
+        np.subtract(1.0, d[3], out=d[3])                 # tanh' = 1 - g^2
+        d[0] *= tanh_c[t0:t1]                            # h = o tanh(c)
+        d[1] *= a[3]                                     # c = f c_prev + i g
+        d[2] *= c_all[t0:t1]
+        d[3] *= a[1]
+        # dc from dh: o (1 - tanh(c)^2)
+        np.multiply(tanh_c[t0:t1], tanh_c[t0:t1], out=q)
+        np.subtract(1.0, q, out=q)
+        q *= a[0]
+        for t in reversed(range(t0, t1)):
+            k = t - t0
+            np.add(dh_all[t], dh_next, out=dh)
+            # backprop through h = o tanh(c) into c
+            np.multiply(dh, q[k], out=dc)
+            dc += dc_next
+            np.multiply(dc, f[t], out=dc_next)
+            # backprop through c = f c_prev + i g and the gate activations,
+            # into the activations' place (f[t] is read above, for the last time)
+            da = acts[:, t]
+            np.multiply(d[1:, k], dc, out=da[1:])
+            np.multiply(d[0, k], dh, out=da[0])
+            np.matmul(da, w, out=back)
+            np.add.reduce(back, axis=0, out=dh_next)
+    return (acts, *_recurrent_weight_grads('lstm', acts, h_all[:-1]))
 
 
 # ── GRU: gates r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn)); h = (1 - z) n + z h_prev ──
