@@ -53,6 +53,26 @@ def test_gradient_sum_of_joined_batches_is_the_sum_over_the_batches(monkeypatch,
                                    rtol=1e-10, atol=1e-13, err_msg=name)
 
 
+def test_gradient_sum_joins_batches_up_to_its_step_or_pass_bound(monkeypatch):
+    # joined until rows * H reaches 6 H (one step's block) or rows * T * H
+    # reaches 16 H (one array of the pass); a batch past a bound goes alone
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 6 * H)
+    monkeypatch.setattr(accumulate, 'CHUNK_ELEMENTS', 16 * H)
+    computed = []
+    real = accumulate.loss_and_grads
+    monkeypatch.setattr(accumulate, 'loss_and_grads',
+                        lambda p, s, b: computed.append(b.mask.shape) or real(p, s, b))
+    spec = make_spec('lstm', token=True)
+    params = init_params(spec, 0, np.float64)
+    sums = GradientSum(params, spec)
+    for rows, steps in [(2, 1)] * 3 + [(2, 4)] * 2 + [(8, 1), (1, 2)]:
+        sums.add(sub_batch(make_batch(spec, rows, [steps] * rows), list(range(rows)), steps))
+    assert computed == [(6, 1), (4, 4), (8, 1)]
+    sums.finish()
+    assert computed == [(6, 1), (4, 4), (8, 1), (1, 2)]
+    assert sums.count == 6 + 16 + 8 + 2
+
+
 @pytest.mark.parametrize('threads', [2, 3])
 def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(monkeypatch, threads):
     # chunks of 7 or more windows from batches of 5: several chunks of several

@@ -7,15 +7,19 @@ from mr_rnn.kernels.network import Batch, forward, loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 
 
-# Windows per computation in GradientSum: whole batches are joined until their
-# rows times the hidden size reach this, i.e. until one time step's gate block
-# (rows, H) holds this many elements. Per step, every numpy call then has that
-# much work behind its fixed cost, which is what lets a second thread help
-# (each call holds the GIL for its dispatch), while the step's working set still
-# fits in a core's L2 cache. Measured in bench/run.py's fullbatch section
-# (docs/design.md §7). A constant of the code, never of the thread count: the
-# grouping of the sums, and so their bits, must not depend on it.
+# How GradientSum groups windows for one forward and backward pass: whole
+# batches are joined until one time step's gate block (rows, H) holds
+# CHUNK_STEP_ELEMENTS, or one (T, rows, H) array of the pass CHUNK_ELEMENTS.
+# Per step every numpy call then has that much work behind its fixed cost,
+# which is what lets a second thread help (each call holds the GIL for its
+# dispatch), while a step's working set stays in a core's L2 cache and the
+# pass's arrays (a few MB each) under glibc's largest mmap threshold, so
+# malloc reuses them (jobs/base.keep_freed_memory). Measured in bench/run.py's
+# fullbatch section (docs/design.md §7). Constants of the code, never of the
+# thread count: the grouping of the sums, and so their bits, must not depend
+# on it.
 CHUNK_STEP_ELEMENTS = 16384
+CHUNK_ELEMENTS = 1 << 20
 
 
 class GradientSum:
@@ -23,9 +27,9 @@ class GradientSum:
 
     ``add(batch)`` takes the user's batches (``--batch-size``); they are only a
     grouping of the sum (docs/design.md §3.8), so consecutive ones are joined
-    into chunks of about ``CHUNK_STEP_ELEMENTS / H`` windows before the forward
-    and backward pass. A batch that is already that large is computed alone, so
-    memory stays bounded by max(one batch, one chunk) per thread.
+    into chunks (see CHUNK_STEP_ELEMENTS) before the forward and backward pass.
+    A batch that is already that large is computed alone, so memory stays
+    bounded by one chunk or one batch per thread.
 
     With a ``pool`` (concurrent.futures.ThreadPoolExecutor), chunks are
     computed on its threads and added in the order they came (parallel.py):
@@ -38,13 +42,15 @@ class GradientSum:
         self.loss_sum, self.count = 0.0, 0
         self.grads = {name: np.zeros(p.shape, np.float64) for name, p in params.items()}
         self.results = None if pool is None else OrderedResults(pool, 2 * workers(pool))
-        self.chunk_rows = max(1, CHUNK_STEP_ELEMENTS // spec.hidden)
-        self.pending, self.pending_rows = [], 0
+        self.pending, self.pending_rows, self.pending_steps = [], 0, 0
 
     def add(self, batch):
         self.pending.append(batch)
-        self.pending_rows += len(batch.mask)
-        if self.pending_rows >= self.chunk_rows:
+        self.pending_rows += batch.mask.shape[0]
+        self.pending_steps = max(self.pending_steps, batch.mask.shape[1])
+        H = self.spec.hidden
+        if (self.pending_rows * H >= CHUNK_STEP_ELEMENTS
+                or self.pending_rows * self.pending_steps * H >= CHUNK_ELEMENTS):
             self._compute(self._take_pending())
 
     def finish(self):
@@ -56,7 +62,7 @@ class GradientSum:
 
     def _take_pending(self):
         chunk = join_batches(self.pending, self.spec.head == 'per_step')
-        self.pending, self.pending_rows = [], 0
+        self.pending, self.pending_rows, self.pending_steps = [], 0, 0
         return chunk
 
     def _compute(self, batch):
