@@ -96,22 +96,23 @@ class LayerCache:
     acts: np.ndarray            # (G, T, B, H) activated gates (cell-specific)
     extra: tuple = ()           # LSTM: (c (T+1, B, H) with c0 first, tanh c (T, B, H));
                                 # GRU: (h (T+1, B, H) with h0 first, W_hn h + b_hn (T, B, H))
+    active: list = None         # rows running at each step (see layer_forward)
 
 
 # ── RNN: h = tanh(xp + h_prev W_hh^T), xp holding both biases ──
 
-def rnn_forward(xp, w_hh, b_hh, h0):
+def rnn_forward(xp, w_hh, b_hh, h0, active):
     _, T, B, H = xp.shape
     h_all = xp[0]                                                 # (T, B, H), in place
     w_t = _recurrent_weights('rnn', w_hh)[0]
-    rec = np.empty((B, H), xp.dtype)
+    rec = np.zeros((B, H), xp.dtype)
     h = h0
-    for t in range(T):
-        np.matmul(h, w_t, out=rec)
+    for t, n in enumerate(active):
+        np.matmul(h[:n], w_t, out=rec[:n])
         h = h_all[t]
         h += rec
         np.tanh(h, out=h)
-    return h_all, LayerCache(h0, h_all, xp), (h_all[-1].copy(),)
+    return h_all, LayerCache(h0, h_all, xp, active=active), (h_all[-1].copy(),)
 
 
 def rnn_backward(dh_all, cache, w_hh):
@@ -122,10 +123,11 @@ def rnn_backward(dh_all, cache, w_hh):
     np.subtract(1.0, dxp, out=dxp)
     dh_next = np.zeros(h.shape[1:], h.dtype)
     for t in reversed(range(h.shape[0])):
+        n = cache.active[t]
         da = dxp[0, t]
         dh_next += dh_all[t]
         da *= dh_next
-        np.matmul(da, w_hh, out=dh_next)
+        np.matmul(da[:n], w_hh, out=dh_next[:n])
     dw = dxp[0, 0].T @ cache.h0
     if h.shape[0] > 1:
         dw += dxp[0, 1:].reshape(-1, h.shape[-1]).T @ h[:-1].reshape(-1, h.shape[-1])
@@ -134,7 +136,7 @@ def rnn_backward(dh_all, cache, w_hh):
 
 # ── LSTM: gates i, f, g, o; c = f c_prev + i g; h = o tanh(c) ──
 
-def lstm_forward(xp, w_hh, b_hh, h0, c0):
+def lstm_forward(xp, w_hh, b_hh, h0, c0, active):
     """xp (4, T, B, H) from input_affine (b_hh already in it); becomes the activations."""
     _, T, B, H = xp.shape
     w_t = _recurrent_weights('lstm', w_hh)                        # (4, H, H)
@@ -144,11 +146,11 @@ def lstm_forward(xp, w_hh, b_hh, h0, c0):
     tanh_c = np.empty((T, B, H), xp.dtype)
     h_all = np.empty((T + 1, B, H), xp.dtype)                     # h_all[t] enters step t
     h_all[0] = h0
-    rec = np.empty((4, B, H), xp.dtype)
+    rec = np.zeros((4, B, H), xp.dtype)
     ig = np.empty((B, H), xp.dtype)
-    for t in range(T):
+    for t, n in enumerate(active):
         a = acts[:, t]                                            # (4, B, H): o, i, f, g
-        np.matmul(h_all[t], w_t, out=rec)
+        np.matmul(h_all[t, :n], w_t, out=rec[:, :n])
         a += rec
         np.tanh(a, out=a)
         sig = a[:3]
@@ -160,7 +162,7 @@ def lstm_forward(xp, w_hh, b_hh, h0, c0):
         c += ig
         np.tanh(c, out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=h_all[t + 1])
-    return (h_all[1:], LayerCache(h0, h_all[1:], acts, (c_all, tanh_c, h_all)),
+    return (h_all[1:], LayerCache(h0, h_all[1:], acts, (c_all, tanh_c, h_all), active),
             (h_all[T].copy(), c_all[T].copy()))
 
 
@@ -209,14 +211,15 @@ def lstm_backward(dh_all, cache, w_hh):
             da = acts[:, t]
             np.multiply(d[1:, k], dc, out=da[1:])
             np.multiply(d[0, k], dh, out=da[0])
-            np.matmul(da, w, out=back)
-            np.add.reduce(back, axis=0, out=dh_next)
+            n = cache.active[t]
+            np.matmul(da[:, :n], w, out=back[:, :n])
+            np.add.reduce(back[:, :n], axis=0, out=dh_next[:n])
     return (acts, *_recurrent_weight_grads('lstm', acts, h_all[:-1]))
 
 
 # ── GRU: gates r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn)); h = (1 - z) n + z h_prev ──
 
-def gru_forward(xp, w_hh, b_hh, h0):
+def gru_forward(xp, w_hh, b_hh, h0, active):
     """xp (3, T, B, H) from input_affine (b_hr, b_hz in it); becomes the activations."""
     _, T, B, H = xp.shape
     w_t = _recurrent_weights('gru', w_hh)                         # (3, H, H)
@@ -225,12 +228,12 @@ def gru_forward(xp, w_hh, b_hh, h0):
     hn = np.empty((T, B, H), xp.dtype)                            # W_hn h + b_hn
     h_all = np.empty((T + 1, B, H), xp.dtype)                     # h_all[t] enters step t
     h_all[0] = h0
-    rec = np.empty((3, B, H), xp.dtype)
+    rec = np.zeros((3, B, H), xp.dtype)
     tmp = np.empty((B, H), xp.dtype)
-    for t in range(T):
+    for t, rows in enumerate(active):
         a = acts[:, t]                                            # (3, B, H): r, z, n
         h = h_all[t]
-        np.matmul(h, w_t, out=rec)
+        np.matmul(h[:rows], w_t, out=rec[:, :rows])
         rz = a[:2]
         rz += rec[:2]
         _sigmoid_from_half(rz)
@@ -244,7 +247,7 @@ def gru_forward(xp, w_hh, b_hh, h0):
         np.subtract(h, n, out=tmp)
         tmp *= z
         np.add(n, tmp, out=h_all[t + 1])
-    return h_all[1:], LayerCache(h0, h_all[1:], acts, (h_all, hn)), (h_all[T].copy(),)
+    return h_all[1:], LayerCache(h0, h_all[1:], acts, (h_all, hn), active), (h_all[T].copy(),)
 
 
 def gru_backward(dh_all, cache, w_hh):
@@ -282,8 +285,9 @@ def gru_backward(dh_all, cache, w_hh):
         np.multiply(dan, r[t], out=dhh[2, t])
         # h = (1 - z) n + z h_prev, plus the path through W_hh
         np.multiply(dh, z[t], out=dh_z)
-        np.matmul(dhh[:, t], w, out=back)
-        np.add.reduce(back, axis=0, out=dh_next)
+        rows = cache.active[t]
+        np.matmul(dhh[:, t, :rows], w, out=back[:, :rows])
+        np.add.reduce(back[:, :rows], axis=0, out=dh_next[:rows])
         dh_next += dh_z
     return (dxp, *_recurrent_weight_grads('gru', dhh, h_all[:-1]))
 
@@ -297,22 +301,29 @@ def _recurrent_weight_grads(cell, da, h_prev):
     return pytorch_rows(cell, dw), pytorch_rows(cell, da3.sum(axis=1))
 
 
-def layer_forward(cell, xp, w_hh, b_hh, state=None):
+def layer_forward(cell, xp, w_hh, b_hh, state=None, active=None):
     """Run one layer on xp (G, T, B, H) from input_affine (overwritten);
     ``state`` is a tuple (h0,) or (h0, c0), zeros if None.
 
+    ``active`` (T ints, not increasing), if given: at step t only rows
+    ``:active[t]`` are real steps (rows sorted longest first). The recurrent
+    products then skip the others; their states run on from a stale product,
+    finite but meaningless, and their gradients in backward are exactly zero
+    provided the gradient arriving there is (a masked loss makes it so).
+
     Returns (h_all (T, B, H), cache, final state tuple).
     """
-    B, H = xp.shape[2], w_hh.shape[1]
+    T, B, H = xp.shape[1], xp.shape[2], w_hh.shape[1]
     if state is None:
         state = tuple(np.zeros((B, H), xp.dtype) for _ in range(2 if cell == 'lstm' else 1))
     state = tuple(np.asarray(s, xp.dtype) for s in state)
+    active = [B] * T if active is None else active
     if cell == 'rnn':
-        return rnn_forward(xp, w_hh, b_hh, *state)
+        return rnn_forward(xp, w_hh, b_hh, *state, active)
     if cell == 'lstm':
-        return lstm_forward(xp, w_hh, b_hh, *state)
+        return lstm_forward(xp, w_hh, b_hh, *state, active)
     if cell == 'gru':
-        return gru_forward(xp, w_hh, b_hh, *state)
+        return gru_forward(xp, w_hh, b_hh, *state, active)
     raise ValueError(f'unknown cell {cell!r}: choose rnn, lstm or gru')
 
 

@@ -136,8 +136,9 @@ def _time_major(x, spec, dtype):
     return np.ascontiguousarray(np.swapaxes(x, 0, 1))
 
 
-def run_layers(params, spec, x, state=None):
-    """Forward through every layer. ``state``: per-layer tuples, zeros if None.
+def run_layers(params, spec, x, state=None, active=None):
+    """Forward through every layer. ``state``: per-layer tuples, zeros if None;
+    ``active``: see cells.layer_forward.
 
     Returns (top hidden states (T, B, H), caches, final states).
     """
@@ -147,7 +148,7 @@ def run_layers(params, spec, x, state=None):
         xp = _input_projection(params, spec, k, inp)
         inp, cache, final = layer_forward(
             spec.cell, xp, params[f'rnn.weight_hh_l{k}'], params[f'rnn.bias_hh_l{k}'],
-            None if state is None else state[k])
+            None if state is None else state[k], active)
         caches.append(cache)
         finals.append(final)
     return inp, caches, finals
@@ -191,10 +192,31 @@ def step(params, spec, x, state=None):
     return np.swapaxes(out, 0, 1), finals
 
 
-def loss_and_grads(params, spec, batch):
-    """Sum of per-element losses over the batch and its gradient."""
+def longest_first(batch):
+    """(batch with its rows sorted longest first, rows running at each step),
+    or (batch, None) when every row runs every step or the mask is not
+    left-aligned. A sum over rows does not depend on their order."""
     mask = np.asarray(batch.mask, bool)
-    top, caches, _ = run_layers(params, spec, batch.x)         # (T, B, H)
+    T = mask.shape[1]
+    lengths = mask.sum(axis=1)
+    steps = np.arange(T)
+    if lengths.min() == T or not np.array_equal(mask, steps < lengths[:, None]):
+        return batch, None
+    order = np.argsort(-lengths, kind='stable')
+    active = (lengths[:, None] > steps).sum(axis=0).tolist()
+    if np.all(order[1:] > order[:-1]):
+        return batch, active
+    return Batch(np.asarray(batch.x)[order], mask[order], np.asarray(batch.y)[order]), active
+
+
+def loss_and_grads(params, spec, batch):
+    """Sum of per-element losses over the batch and its gradient.
+
+    Padded steps cost no recurrent products: rows go longest first, and the
+    layers skip the rows that have ended (cells.layer_forward)."""
+    batch, active = longest_first(batch)
+    mask = np.asarray(batch.mask, bool)
+    top, caches, _ = run_layers(params, spec, batch.x, active=active)   # (T, B, H)
     w_out = params['head.weight']
     head_in = _head_input(spec, top, mask)
     out = _linear(head_in, w_out, params['head.bias'])
