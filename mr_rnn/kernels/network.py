@@ -14,7 +14,7 @@ import numpy as np
 
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.cells import (GATES, gate_major, input_affine, layer_backward, layer_forward,
-                                  pytorch_rows)
+                                  pytorch_rows, sum_rows)
 
 HEADS = ('per_step', 'last_step')
 LOSSES = ('xent', 'mse')
@@ -233,7 +233,7 @@ def loss_and_grads(params, spec, batch):
     O, H = w_out.shape
     d_out2 = d_out.reshape(-1, O)
     grads['head.weight'] = d_out2.T @ head_in.reshape(-1, H)
-    grads['head.bias'] = d_out2.sum(axis=0)
+    grads['head.bias'] = sum_rows(d_out2)
     d_head_in = (d_out2 @ w_out).reshape(*d_out.shape[:-1], H)      # (T, B, H) or (B, H)
     if spec.head == 'per_step':
         d_top = d_head_in                                         # (T, B, H)
@@ -252,7 +252,7 @@ def loss_and_grads(params, spec, batch):
         # the same sum, except GRU's b_hn, which sits inside the reset product
         db_ih = grads[f'rnn.bias_hh_l{k}'].copy()
         if cell == 'gru':
-            db_ih[2 * H:] = dxp3[2].sum(axis=0)
+            db_ih[2 * H:] = sum_rows(dxp3[2])
         grads[f'rnn.bias_ih_l{k}'] = db_ih
         w_ih = params[f'rnn.weight_ih_l{k}']
         if k == 0 and spec.token_input:
