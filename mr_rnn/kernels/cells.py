@@ -317,14 +317,17 @@ def layer_forward(cell, xp, w_hh, b_hh, state=None, active=None):
     products then skip the others; their states run on from a stale product,
     finite but meaningless, and their gradients in backward are exactly zero
     provided the gradient arriving there is (a masked loss makes it so).
+    From a zero state no row needs step 0's product (h0 W_hh^T = 0, and
+    backward's product at step 0 would only be the unused gradient of h0).
 
     Returns (h_all (T, B, H), cache, final state tuple).
     """
     T, B, H = xp.shape[1], xp.shape[2], w_hh.shape[1]
+    active = [B] * T if active is None else list(active)
     if state is None:
         state = tuple(np.zeros((B, H), xp.dtype) for _ in range(2 if cell == 'lstm' else 1))
+        active[0] = 0               # the stale product of step 0 is the buffer's zeros
     state = tuple(np.asarray(s, xp.dtype) for s in state)
-    active = [B] * T if active is None else active
     if cell == 'rnn':
         return rnn_forward(xp, w_hh, b_hh, *state, active)
     if cell == 'lstm':
