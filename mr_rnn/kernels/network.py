@@ -257,7 +257,10 @@ def loss_and_grads(params, spec, batch):
         w_ih = params[f'rnn.weight_ih_l{k}']
         if k == 0 and spec.token_input:
             ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
-            grads['rnn.weight_ih_l0'] = pytorch_rows(cell, _scatter_columns(dxp3, ids, w_ih.shape[1]))
+            # steps after a row's last real one get no gradient: skip their rows
+            reach = np.logical_or.accumulate(mask[:, ::-1], axis=1)[:, ::-1]
+            grads['rnn.weight_ih_l0'] = pytorch_rows(
+                cell, _scatter_columns(dxp3, ids, w_ih.shape[1], reach.T.reshape(-1)))
             continue
         below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
         below2 = below.reshape(T * B, -1)                          # (T*B, D)
@@ -272,20 +275,23 @@ def loss_and_grads(params, spec, batch):
     return LossAndGrads(float(loss_sum), int(count), grads)
 
 
-def _scatter_columns(dxp3, ids, vocab):
+def _scatter_columns(dxp3, ids, vocab, real):
     """Gradient of the gathered table rows: dxp3 (G, N, H) rows summed per token
-    id -> (G, H, V).
+    id -> (G, H, V), reading only the rows where ``real`` (N,) is True (the
+    others are zero).
 
-    Sort the rows by id once, then one contiguous row sum per distinct id:
-    several times faster than np.add.at or np.add.reduceat (np.add.reduce, not
-    np.sum: the wrapper's overhead adds up over a batch's ids).
+    Sort the rows by id once, then one contiguous row sum per distinct id (a
+    matrix-vector product with ones, sum_rows): several times faster than
+    np.add.at, np.add.reduceat or a product with the one-hot matrix.
     """
-    order = np.argsort(ids, kind='stable')
+    positions = np.flatnonzero(real)
+    order = positions[np.argsort(ids[positions], kind='stable')]
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
+    ends = np.r_[starts[1:], len(order)]
     rows = np.take(dxp3, order, axis=1)                            # (G, N, H) grouped by id
+    ones = np.ones(len(order), dxp3.dtype)
     grad = np.zeros((vocab, dxp3.shape[0], dxp3.shape[2]), dxp3.dtype)   # (V, G, H)
     for start, end, token in zip(starts.tolist(), ends.tolist(), sorted_ids[starts].tolist()):
-        np.add.reduce(rows[:, start:end], axis=1, out=grad[token])
+        np.matmul(ones[start:end], rows[:, start:end], out=grad[token])
     return grad.transpose(1, 2, 0)
