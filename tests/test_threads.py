@@ -13,7 +13,7 @@ from mr_rnn.driver.runner import BLAS_THREAD_VARS, run_job
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.kernels import accumulate
 from mr_rnn.kernels.accumulate import GradientSum
-from mr_rnn.kernels.network import init_params, loss_and_grads
+from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
 from test_kernels import H, make_batch, make_spec, random_params, sub_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +71,13 @@ def test_gradient_sum_joins_batches_up_to_its_step_or_pass_bound(monkeypatch):
     sums.finish()
     assert computed == [(6, 1), (4, 4), (8, 1), (1, 2)]
     assert sums.count == 6 + 16 + 8 + 2
+    # outputs wider than H count instead: 2 H outputs halve the rows of a pass
+    wide = NetworkSpec(**{**spec.__dict__, 'output_size': 2 * H})
+    computed.clear()
+    sums = GradientSum(init_params(wide, 0, np.float64), wide)
+    for _ in range(2):
+        sums.add(sub_batch(make_batch(wide, 0, [4, 4]), [0, 1], 4))
+    assert computed == [(2, 4), (2, 4)]
 
 
 @pytest.mark.parametrize('threads', [2, 3])

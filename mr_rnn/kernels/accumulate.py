@@ -9,7 +9,8 @@ from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_
 
 # How GradientSum groups windows for one forward and backward pass: whole
 # batches are joined until one time step's gate block (rows, H) holds
-# CHUNK_STEP_ELEMENTS, or one (T, rows, H) array of the pass CHUNK_ELEMENTS.
+# CHUNK_STEP_ELEMENTS, or one (T, rows, max(H, O)) array of the pass (hidden
+# states, or outputs) CHUNK_ELEMENTS.
 # Per step every numpy call then has that much work behind its fixed cost,
 # which is what lets a second thread help (each call holds the GIL for its
 # dispatch), while a step's working set stays in a core's L2 cache and the
@@ -48,9 +49,9 @@ class GradientSum:
         self.pending.append(batch)
         self.pending_rows += batch.mask.shape[0]
         self.pending_steps = max(self.pending_steps, batch.mask.shape[1])
-        H = self.spec.hidden
+        H, width = self.spec.hidden, max(self.spec.hidden, self.spec.output_size)
         if (self.pending_rows * H >= CHUNK_STEP_ELEMENTS
-                or self.pending_rows * self.pending_steps * H >= CHUNK_ELEMENTS):
+                or self.pending_rows * self.pending_steps * width >= CHUNK_ELEMENTS):
             self._compute(self._take_pending())
 
     def finish(self):
