@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from mrjob.job import MRJob
 from threadpoolctl import threadpool_limits
 
 from blas_threads_job import MRBlasThreads
@@ -124,6 +125,36 @@ def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):
         assert packet['scalars'] == outputs['2'][key]['scalars'], key
         for name, array in packet['arrays'].items():
             assert np.array_equal(array, outputs['2'][key]['arrays'][name]), (key, name)
+
+
+def test_inline_gradient_job_reads_each_input_file_in_one_map_task(tmp_path):
+    files = []
+    for k in range(2):
+        files.append(str(tmp_path / f'part-{k}.txt'))
+        with open(files[-1], 'w') as f:
+            f.write(''.join(f'line {k} {i} of some text\n' for i in range(200)))
+    run = tmp_path / 'run'
+    assert train(run, files, '--hidden', '4', '--seq-len', '8', '--max-iter', '0') == 0
+    checkpoint = str(run / 'checkpoints' / 'iter-000000.npz')
+    map_tasks = {}
+    for job_class, inputs in [(MRGradientStep, files), (MRGradientStep, files[:1]),
+                              (MRGradientStepMrjobSplits, files[:1])]:
+        job = job_class(args=['--format', 'text', '--checkpoint', checkpoint, '--num-cores', '1',
+                              *inputs])
+        with job.make_runner() as runner:
+            runner.run()
+            tasks = list(runner.fs.ls(runner._task_stderr_paths_glob('mapper', 0)))
+        map_tasks[job_class, len(inputs)] = len(tasks)
+    # mrjob's inline runner aims at two splits per core: it would cut a file in two
+    assert map_tasks == {(MRGradientStep, 2): 2, (MRGradientStep, 1): 1,
+                         (MRGradientStepMrjobSplits, 1): 2}
+
+
+class MRGradientStepMrjobSplits(MRGradientStep):
+    """The gradient job with mrjob's own inline runner and its splits."""
+
+    def _runner_class(self):
+        return MRJob._runner_class(self)
 
 
 def blas_report(tmp_path, monkeypatch, *runner_args):

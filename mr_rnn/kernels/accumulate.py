@@ -19,7 +19,7 @@ from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_
 # fullbatch section (docs/design.md §7). Constants of the code, never of the
 # thread count: the grouping of the sums, and so their bits, must not depend
 # on it.
-CHUNK_STEP_ELEMENTS = 16384
+CHUNK_STEP_ELEMENTS = 32768
 CHUNK_ELEMENTS = 1 << 20
 
 
