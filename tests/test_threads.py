@@ -103,6 +103,20 @@ def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(monkeypatch, threads):
         assert np.array_equal(pooled.grads[name], serial.grads[name]), name
 
 
+def test_pool_workers_keep_the_submitters_floating_point_error_settings(recwarn):
+    spec, batches = lm_batches(3)
+    # a diverged model: an infinite output bias, so the loss takes inf - inf
+    params = init_params(spec, 0, np.float32)
+    params['head.bias'][0] = np.inf
+    with np.errstate(all='ignore'), ThreadPoolExecutor(2) as pool:
+        sums = GradientSum(params, spec, pool=pool)
+        for b in batches:
+            sums.add(b)
+        sums.finish()
+    assert not np.isfinite(sums.loss_sum)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):
     text = tmp_path / 'text.txt'
     with open(TEXT, 'rb') as f:

@@ -20,24 +20,36 @@ start more BLAS threads than there are cores.
 """
 import collections
 
+import numpy as np
+
 
 class OrderedResults:
     """``submit(fn, *args)`` runs on the pool; ``done()`` yields finished results
     in submission order. At most ``window`` calls are in flight, so memory stays
-    bounded by a few batches, not by the data."""
+    bounded by a few batches, not by the data.
+
+    ``fn`` runs with the submitting thread's floating-point error settings:
+    numpy keeps them per thread, and a worker's RuntimeWarning would otherwise
+    go where the submitter silenced it (in an inline map task, as text into a
+    byte stream: jobs/base.RecordJob.map_pairs)."""
 
     def __init__(self, pool, window):
         self.pool, self.window = pool, window
         self.pending = collections.deque()
 
     def submit(self, fn, *args):
-        self.pending.append(self.pool.submit(fn, *args))
+        self.pending.append(self.pool.submit(_with_errstate, np.geterr(), fn, *args))
         while len(self.pending) > self.window:
             yield self.pending.popleft().result()
 
     def drain(self):
         while self.pending:
             yield self.pending.popleft().result()
+
+
+def _with_errstate(settings, fn, *args):
+    with np.errstate(**settings):
+        return fn(*args)
 
 
 def workers(pool):
