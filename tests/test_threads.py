@@ -1,7 +1,6 @@
 """Threads: the inline runner's gradient sums on every core, and one BLAS
 thread per task on the runners that run a task per core."""
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.kernels import accumulate
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
+from mr_rnn.kernels.parallel import ThreadPool
 from test_kernels import H, make_batch, make_spec, random_params, sub_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,7 +93,7 @@ def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(monkeypatch, threads):
         for b in batches:
             serial.add(b)
         serial.finish()
-        with ThreadPoolExecutor(threads) as pool:
+        with ThreadPool(threads) as pool:
             pooled = GradientSum(params, spec, pool=pool)
             for b in batches:
                 pooled.add(b)
@@ -108,7 +108,7 @@ def test_pool_workers_keep_the_submitters_floating_point_error_settings(recwarn)
     # a diverged model: an infinite output bias, so the loss takes inf - inf
     params = init_params(spec, 0, np.float32)
     params['head.bias'][0] = np.inf
-    with np.errstate(all='ignore'), ThreadPoolExecutor(2) as pool:
+    with np.errstate(all='ignore'), ThreadPool(2) as pool:
         sums = GradientSum(params, spec, pool=pool)
         for b in batches:
             sums.add(b)

@@ -12,7 +12,6 @@ import os
 import posixpath
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from mrjob.compat import jobconf_from_env
@@ -27,6 +26,7 @@ from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
 from mr_rnn.data.sampling import in_sample
 from mr_rnn.kernels.accumulate import LossSum
+from mr_rnn.kernels.parallel import ThreadPool
 from mr_rnn.model import Model
 
 
@@ -172,7 +172,7 @@ def inline_threads(threads):
     libraries for BLAS cost about 3 ms a task. Only the inline runner's tasks
     get here: a cluster's nodes need nothing but Python and numpy."""
     from threadpoolctl import ThreadpoolController
-    return ThreadPoolExecutor(threads), ThreadpoolController()
+    return ThreadPool(threads), ThreadpoolController()
 
 
 @functools.lru_cache(maxsize=None)    # functools.cache is 3.9+; tasks run 3.8

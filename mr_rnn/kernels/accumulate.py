@@ -2,7 +2,7 @@
 import numpy as np
 
 from mr_rnn.kernels import losses
-from mr_rnn.kernels.parallel import OrderedResults, workers
+from mr_rnn.kernels.parallel import OrderedResults
 from mr_rnn.kernels.network import Batch, forward, loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 
@@ -32,7 +32,7 @@ class GradientSum:
     A batch that is already that large is computed alone, so memory stays
     bounded by one chunk or one batch per thread.
 
-    With a ``pool`` (concurrent.futures.ThreadPoolExecutor), chunks are
+    With a ``pool`` (parallel.ThreadPool), chunks are
     computed on its threads and added in the order they came (parallel.py):
     the sums are bitwise those without a pool. Call ``finish()`` before
     reading the sums.
@@ -42,7 +42,7 @@ class GradientSum:
         self.params, self.spec = params, spec
         self.loss_sum, self.count = 0.0, 0
         self.grads = {name: np.zeros(p.shape, np.float64) for name, p in params.items()}
-        self.results = None if pool is None else OrderedResults(pool, 2 * workers(pool))
+        self.results = None if pool is None else OrderedResults(pool, 2 * pool.workers)
         self.pending, self.pending_rows, self.pending_steps = [], 0, 0
 
     def add(self, batch):
