@@ -224,6 +224,7 @@ def bare_gradient(model, batches):
         sums = GradientSum(model.params, model.spec)
         for batch in batches:
             sums.add(batch)
+        sums.finish()
         return sums
     return run
 

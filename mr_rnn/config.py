@@ -122,8 +122,9 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     seed: int = option(0, 'of the initial weights and every sample', group='optimisation',
                        metavar='N')
-    batch_size: int = option(32, 'sequences per forward/backward in a map task (speed and memory '
-                             'only: the gradient is the same)', group='optimisation', metavar='N')
+    batch_size: int = option(32, 'sequences per optimizer step in average mode; in gradient mode '
+                             'only how a task groups its sum (the gradient is the same)',
+                             group='optimisation', metavar='N')
     max_iter: int = option(50, 'MapReduce rounds', group='stopping', metavar='N', resumable=True)
     tol: float = option(1e-4, 'relative improvement of the best loss that counts as progress',
                         group='stopping', metavar='X', resumable=True)

@@ -1,19 +1,21 @@
 """Threads: the inline runner's gradient sums on every core, and one BLAS
 thread per task on the runners that run a task per core."""
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from mrjob.job import MRJob
 from threadpoolctl import threadpool_limits
 
 from blas_threads_job import MRBlasThreads
 from helpers import train
 from mr_rnn.driver.runner import BLAS_THREAD_VARS, run_job
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
+from mr_rnn.kernels import accumulate
 from mr_rnn.kernels.accumulate import GradientSum
-from mr_rnn.kernels.network import init_params
-from test_kernels import make_batch, make_spec
+from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
+from mr_rnn.kernels.parallel import ThreadPool
+from test_kernels import H, make_batch, make_spec, random_params, sub_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
@@ -26,15 +28,72 @@ def lm_batches(n, seed=0):
                   for _ in range(n)]
 
 
+@pytest.mark.parametrize('head,loss,token', [('per_step', 'xent', True), ('per_step', 'mse', False),
+                                             ('last_step', 'xent', False), ('last_step', 'mse', True)])
+def test_gradient_sum_of_joined_batches_is_the_sum_over_the_batches(monkeypatch, head, loss, token):
+    # chunks of at least 4 windows: batches of 1-3 windows are joined in twos and
+    # threes, one of 6 windows is computed alone; lengths differ, so joins pad
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 4 * H)
+    spec = make_spec('lstm', head, loss, 2, token)
+    params = random_params(spec, seed=3)
+    rng = np.random.default_rng(4)
+    batches = []
+    for n in (2, 1, 3, 6, 1, 1, 2):
+        lengths = rng.integers(1, 6, size=n).tolist()
+        batches.append(sub_batch(make_batch(spec, int(rng.integers(1 << 30)), lengths),
+                                 list(range(n)), t_max=max(lengths)))
+    sums = GradientSum(params, spec)
+    for b in batches:
+        sums.add(b)
+    sums.finish()
+    results = [loss_and_grads(params, spec, b) for b in batches]
+    assert sums.count == sum(r.count for r in results)
+    np.testing.assert_allclose(sums.loss_sum, sum(r.loss_sum for r in results), rtol=1e-12)
+    for name in params:
+        np.testing.assert_allclose(sums.grads[name], sum(r.grads[name] for r in results),
+                                   rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_gradient_sum_joins_batches_up_to_its_step_or_pass_bound(monkeypatch):
+    # joined until rows * H reaches 6 H (one step's block) or rows * T * H
+    # reaches 16 H (one array of the pass); a batch past a bound goes alone
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 6 * H)
+    monkeypatch.setattr(accumulate, 'CHUNK_ELEMENTS', 16 * H)
+    computed = []
+    real = accumulate.loss_and_grads
+    monkeypatch.setattr(accumulate, 'loss_and_grads',
+                        lambda p, s, b: computed.append(b.mask.shape) or real(p, s, b))
+    spec = make_spec('lstm', token=True)
+    params = init_params(spec, 0, np.float64)
+    sums = GradientSum(params, spec)
+    for rows, steps in [(2, 1)] * 3 + [(2, 4)] * 2 + [(8, 1), (1, 2)]:
+        sums.add(sub_batch(make_batch(spec, rows, [steps] * rows), list(range(rows)), steps))
+    assert computed == [(6, 1), (4, 4), (8, 1)]
+    sums.finish()
+    assert computed == [(6, 1), (4, 4), (8, 1), (1, 2)]
+    assert sums.count == 6 + 16 + 8 + 2
+    # outputs wider than H count instead: 2 H outputs halve the rows of a pass
+    wide = NetworkSpec(**{**spec.__dict__, 'output_size': 2 * H})
+    computed.clear()
+    sums = GradientSum(init_params(wide, 0, np.float64), wide)
+    for _ in range(2):
+        sums.add(sub_batch(make_batch(wide, 0, [4, 4]), [0, 1], 4))
+    assert computed == [(2, 4), (2, 4)]
+
+
 @pytest.mark.parametrize('threads', [2, 3])
-def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(threads):
+def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(monkeypatch, threads):
+    # chunks of 7 or more windows from batches of 5: several chunks of several
+    # batches in flight on the pool at once
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 7 * H)
     spec, batches = lm_batches(9)
     params = init_params(spec, 0, np.float64)
     with threadpool_limits(1, user_api='blas'):
         serial = GradientSum(params, spec)
         for b in batches:
             serial.add(b)
-        with ThreadPoolExecutor(threads) as pool:
+        serial.finish()
+        with ThreadPool(threads) as pool:
             pooled = GradientSum(params, spec, pool=pool)
             for b in batches:
                 pooled.add(b)
@@ -42,6 +101,20 @@ def test_gradient_sum_on_a_pool_is_bitwise_the_serial_sum(threads):
     assert (pooled.loss_sum, pooled.count) == (serial.loss_sum, serial.count)
     for name in params:
         assert np.array_equal(pooled.grads[name], serial.grads[name]), name
+
+
+def test_pool_workers_keep_the_submitters_floating_point_error_settings(recwarn):
+    spec, batches = lm_batches(3)
+    # a diverged model: an infinite output bias, so the loss takes inf - inf
+    params = init_params(spec, 0, np.float32)
+    params['head.bias'][0] = np.inf
+    with np.errstate(all='ignore'), ThreadPool(2) as pool:
+        sums = GradientSum(params, spec, pool=pool)
+        for b in batches:
+            sums.add(b)
+        sums.finish()
+    assert not np.isfinite(sums.loss_sum)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):
@@ -66,6 +139,36 @@ def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):
         assert packet['scalars'] == outputs['2'][key]['scalars'], key
         for name, array in packet['arrays'].items():
             assert np.array_equal(array, outputs['2'][key]['arrays'][name]), (key, name)
+
+
+def test_inline_gradient_job_reads_each_input_file_in_one_map_task(tmp_path):
+    files = []
+    for k in range(2):
+        files.append(str(tmp_path / f'part-{k}.txt'))
+        with open(files[-1], 'w') as f:
+            f.write(''.join(f'line {k} {i} of some text\n' for i in range(200)))
+    run = tmp_path / 'run'
+    assert train(run, files, '--hidden', '4', '--seq-len', '8', '--max-iter', '0') == 0
+    checkpoint = str(run / 'checkpoints' / 'iter-000000.npz')
+    map_tasks = {}
+    for job_class, inputs in [(MRGradientStep, files), (MRGradientStep, files[:1]),
+                              (MRGradientStepMrjobSplits, files[:1])]:
+        job = job_class(args=['--format', 'text', '--checkpoint', checkpoint, '--num-cores', '1',
+                              *inputs])
+        with job.make_runner() as runner:
+            runner.run()
+            tasks = list(runner.fs.ls(runner._task_stderr_paths_glob('mapper', 0)))
+        map_tasks[job_class, len(inputs)] = len(tasks)
+    # mrjob's inline runner aims at two splits per core: it would cut a file in two
+    assert map_tasks == {(MRGradientStep, 2): 2, (MRGradientStep, 1): 1,
+                         (MRGradientStepMrjobSplits, 1): 2}
+
+
+class MRGradientStepMrjobSplits(MRGradientStep):
+    """The gradient job with mrjob's own inline runner and its splits."""
+
+    def _runner_class(self):
+        return MRJob._runner_class(self)
 
 
 def blas_report(tmp_path, monkeypatch, *runner_args):

@@ -12,7 +12,6 @@ import os
 import posixpath
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from mrjob.compat import jobconf_from_env
@@ -28,6 +27,7 @@ from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
 from mr_rnn.data.sampling import in_sample
 from mr_rnn.kernels.accumulate import LossSum
+from mr_rnn.kernels.parallel import ThreadPool
 from mr_rnn.model import Model
 
 
@@ -165,6 +165,17 @@ def load_model(path):
     return _LOADED[key]
 
 
+@functools.lru_cache(maxsize=None)
+def inline_threads(threads):
+    """(thread pool, threadpoolctl controller), made once per process and kept
+    across map tasks and jobs: the inline runner runs every task in the
+    driver's process, and starting the threads and scanning the loaded
+    libraries for BLAS cost about 3 ms a task. Only the inline runner's tasks
+    get here: a cluster's nodes need nothing but Python and numpy."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadPool(threads), ThreadpoolController()
+
+
 @functools.lru_cache(maxsize=None)    # functools.cache is 3.9+; tasks run 3.8
 def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for the next arrays instead of
@@ -257,13 +268,10 @@ class ModelRecordJob(RecordJob):
             self.read = line_reader(self.model.schema, cfg.data)
         self.pool = self.blas_limits = None
         if self.THREADED and self.options.threads > 1:
-            # only here, in the inline runner's process: a cluster's nodes need
-            # nothing but Python and numpy
-            from threadpoolctl import threadpool_limits
+            self.pool, blas = inline_threads(self.options.threads)
             # every worker runs its own BLAS calls: one BLAS thread each, or the
             # workers' BLAS threads fight over the same cores
-            self.blas_limits = threadpool_limits(1, user_api='blas')
-            self.pool = ThreadPoolExecutor(self.options.threads)
+            self.blas_limits = blas.limit(limits=1, user_api='blas')
         self.sums = self.start_sums()
         self.fraction = cfg.sample_fraction if self.SAMPLES else 1.0
         # validation records: the loss of these very weights, in sums of their
@@ -377,7 +385,6 @@ class ModelRecordJob(RecordJob):
     def close_threads(self):
         """End of a map task's work on the pool (mapper_final, after the last use)."""
         if self.pool is not None:
-            self.pool.shutdown()
             self.blas_limits.restore_original_limits()
             self.pool = self.blas_limits = None
 

