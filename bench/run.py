@@ -229,13 +229,13 @@ def bare_gradient(model, batches):
     return run
 
 
-def gradient_job(checkpoint, inputs, runner_args):
+def gradient_job(checkpoint, inputs, runner_args, job_args=()):
     from mr_rnn.driver.runner import run_job
     from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 
     def run():
-        return run_job(MRGradientStep, ['--format', 'text', '--checkpoint', checkpoint, *inputs],
-                       runner_args)
+        return run_job(MRGradientStep, ['--format', 'text', '--checkpoint', checkpoint,
+                                        *job_args, *inputs], runner_args)
     return run
 
 
@@ -290,14 +290,17 @@ def bench_overhead(work, smoke):
 # ── where an iteration's time goes ──
 
 def bench_profile(work, smoke):
-    """cProfile of one inline iteration (LSTM, small shard): the functions with the
-    most time of their own, so an unmet target shows where its time went."""
+    """cProfile of one inline iteration (LSTM, small shard) on one thread (cProfile
+    sees only the thread it runs in: with the pool, the time is the main
+    thread's wait for its workers): the functions with the most time of their
+    own, so an unmet target shows where its time went."""
     import cProfile
     import pstats
     size = 20_000 if smoke else 60_000
     hidden = 16 if smoke else 256
     data = make_shard(os.path.join(work, 'profile.txt'), size)
-    job = gradient_job(make_checkpoint(work, data, 'lstm', hidden), [data], ['-r', 'inline'])
+    job = gradient_job(make_checkpoint(work, data, 'lstm', hidden), [data], ['-r', 'inline'],
+                       ['--threads', '1'])
     job()
     profile = cProfile.Profile()
     profile.runcall(job)
@@ -678,7 +681,7 @@ def report(res, info, args, torch_present, seconds):
         r = res['profile']
         lines += ['', '## Profile of one inline iteration', '',
                   f"cProfile, LSTM {r['hidden']}, {r['bytes']} B text shard, {r['total_s']:.2f} s "
-                  'in all (profiled, so slower than above). Own time, top 15:', '',
+                  'in all, one gradient thread (profiled, so slower than above). Own time, top 15:', '',
                   '| function | calls | own s | share |', '|---|---|---|---|']
         lines += [f"| `{x['where']}` | {x['calls']} | {x['own_s']:.3f} | {100 * x['share']:.1f} % |"
                   for x in r['rows']]
