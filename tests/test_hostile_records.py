@@ -61,13 +61,20 @@ def test_train_counts_and_names_each_hostile_record(hostile_data, runner, capsys
                    for line in err.splitlines()), (first + n, reason, err)
 
 
-@pytest.mark.parametrize('runner', ['inline', 'local'])
-def test_evaluate_counts_each_hostile_record(hostile_data, runner, capsys):
-    path, folder, _ = hostile_data
+def trained_run(folder, path):
+    """One small run on the hostile data, trained once and shared by the
+    evaluate and predict tests (the records it skips are what they read)."""
     run = folder / 'run-inline'
     if not (run / 'final.npz').exists():
         assert train(run, [path], '--hidden', '3', '--max-iter', '1',
                      '--max-bad-fraction', '0.2') == 0
+    return run
+
+
+@pytest.mark.parametrize('runner', ['inline', 'local'])
+def test_evaluate_counts_each_hostile_record(hostile_data, runner, capsys):
+    path, folder, _ = hostile_data
+    run = trained_run(folder, path)
     capsys.readouterr()
     assert main(['evaluate', str(run / 'final.npz'), path, '--json', '-r', runner]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -77,10 +84,7 @@ def test_evaluate_counts_each_hostile_record(hostile_data, runner, capsys):
 @pytest.mark.parametrize('runner', ['inline', 'local'])
 def test_predict_answers_each_hostile_record_with_its_error(hostile_data, runner, capsys):
     path, folder, first = hostile_data
-    run = folder / 'run-inline'
-    if not (run / 'final.npz').exists():
-        assert train(run, [path], '--hidden', '3', '--max-iter', '1',
-                     '--max-bad-fraction', '0.2') == 0
+    run = trained_run(folder, path)
     out = folder / f'predictions-{runner}'
     capsys.readouterr()
     assert main(['predict', str(run / 'final.npz'), path, '-r', runner,

@@ -64,13 +64,18 @@ def test_one_sgd_iteration_is_exact_gradient_step_of_global_mean_loss(tmp_path, 
     assert metrics(run)[0]['train_loss'] == pytest.approx(whole.loss_sum / whole.count, rel=1e-12)
 
 
-def test_weights_independent_of_runner_mappers_split_and_order(tmp_path):
-    """docs/design.md §3.8: inline, local with 4 map tasks, and 4 shuffled files agree."""
-    records = sequence_records(60, seed=5)
-    one = write_jsonl(tmp_path / 'all.jsonl', records)
+def one_file_and_shuffled_parts(folder, records, parts=4):
+    """The records as one file, and shuffled into ``parts`` files."""
+    one = write_jsonl(folder / 'all.jsonl', records)
     shuffled = records[:]
     random.Random(7).shuffle(shuffled)
-    parts = [write_jsonl(tmp_path / f'part-{k}.jsonl', shuffled[k::4]) for k in range(4)]
+    return one, [write_jsonl(folder / f'part-{k}.jsonl', shuffled[k::parts])
+                 for k in range(parts)]
+
+
+def test_weights_independent_of_runner_mappers_split_and_order(tmp_path):
+    """docs/design.md §3.8: inline, local with 4 map tasks, and 4 shuffled files agree."""
+    one, parts = one_file_and_shuffled_parts(tmp_path, sequence_records(60, seed=5))
     flags = ['--cell', 'lstm', '--hidden', '6', '--dtype', 'float64', '--max-iter', '3',
              '--batch-size', '8', '--lr', '0.05']
 
@@ -106,11 +111,7 @@ FLOAT32_RTOL = 1e-5
 
 
 def test_float32_weights_agree_across_runner_mappers_split_and_batching_to_1e_5(tmp_path):
-    records = sequence_records(60, seed=5)
-    one = write_jsonl(tmp_path / 'all.jsonl', records)
-    shuffled = records[:]
-    random.Random(7).shuffle(shuffled)
-    parts = [write_jsonl(tmp_path / f'part-{k}.jsonl', shuffled[k::4]) for k in range(4)]
+    one, parts = one_file_and_shuffled_parts(tmp_path, sequence_records(60, seed=5))
     flags = ['--cell', 'lstm', '--hidden', '6', '--dtype', 'float32', '--max-iter', '3',
              '--lr', '0.05', '--optimizer', 'adam', '--quiet']
     assert train(tmp_path / 'inline', [one], *flags, '--batch-size', '8') == 0
