@@ -34,9 +34,9 @@ class ThreadPool(ThreadPoolExecutor):
 
 
 class OrderedResults:
-    """``submit(fn, *args)`` runs on the pool; ``done()`` yields finished results
-    in submission order. At most ``window`` calls are in flight, so memory stays
-    bounded by a few batches, not by the data.
+    """``submit(fn, *args)`` runs on the pool and yields finished results
+    in submission order (``drain()`` the rest at the end). At most ``window``
+    calls are in flight, so memory stays bounded by a few batches, not by the data.
 
     ``fn`` runs with the submitting thread's floating-point error settings:
     numpy keeps them per thread, and a worker's RuntimeWarning would otherwise
