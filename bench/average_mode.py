@@ -36,7 +36,8 @@ CONFIGS = {
     # the old average mode: one pass, the weights and Adam's state averaged
     'plain averaging': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--inner-state', 'average'],
     'nesterov 0.7/0.9, inner state averaged': nesterov(0.7, 0.9) + ['--inner-state', 'average'],
-    'default': [],      # nesterov 0.7/0.9, inner state reset, a pass of at least 64 steps
+    'nesterov 0.7/0.9 (DiLoCo), inner state reset': nesterov(0.7, 0.9),
+    'default': [],      # nesterov 1.0/0.5, inner state reset, a pass of at least 64 steps
     'default, 16 local steps': ['--local-steps', '16'],
 }
 

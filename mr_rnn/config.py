@@ -154,8 +154,8 @@ class TrainConfig:
                                   'mean of the tasks\' weights (sgd with --outer-lr 1: plain '
                                   'averaging; kernels/optim.py)', group='average mode',
                                   choices=OUTER_OPTIMIZERS)
-    outer_lr: float = option(0.7, 'average mode: outer lr', group='average mode', metavar='X')
-    outer_momentum: float = option(0.9, 'average mode: outer momentum', group='average mode',
+    outer_lr: float = option(1.0, 'average mode: outer lr', group='average mode', metavar='X')
+    outer_momentum: float = option(0.5, 'average mode: outer momentum', group='average mode',
                                    metavar='X')
     inner_state: str = option('reset', 'average mode: the inner optimizer state across rounds: '
                               'reset to zero every round, or the tasks\' states averaged',

@@ -26,6 +26,7 @@ from mr_rnn.config import FORMATS
 from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.records import BadRecord, CsvReader, Sequence, line_reader
 from mr_rnn.data.sampling import in_sample
+from mr_rnn.jobs.splits import input_segments
 from mr_rnn.kernels.accumulate import LossSum
 from mr_rnn.kernels.parallel import ThreadPool
 from mr_rnn.model import Model
@@ -86,16 +87,25 @@ class RecordJob(MRJob):
     def _mapper_line(self, _, raw):
         """(None, raw line bytes) -> whatever on_record yields."""
         if not hasattr(self, '_offset'):
-            path = jobconf_from_env('mapreduce.map.input.file', '?')
-            self._path = path[len('file://'):] if path.startswith('file://') else path
-            self._offset = int(jobconf_from_env('mapreduce.map.input.start', '0') or 0)
-            self._line = _lines_before(self._path, self._offset)
+            self._segments = input_segments()[::-1]
+            self._next_segment()
+        while self._lines_left == 0 and self._segments:
+            self._next_segment()
+        if self._lines_left is not None:
+            self._lines_left -= 1
         where = f'{self._path}:{self._line + 1}' if self._line is not None \
             else f'{self._path} at byte {self._offset}'
         self._offset += len(raw) + 1
         if self._line is not None:
             self._line += 1
         return self.on_record(raw, where) or ()
+
+    def _next_segment(self):
+        """Start the next piece of this task's split (jobs/splits.py: the local
+        runners may join pieces of several files into one split)."""
+        path, self._offset, self._lines_left = self._segments.pop()
+        self._path = path[len('file://'):] if path.startswith('file://') else path
+        self._line = _lines_before(self._path, self._offset)
 
     def _mapper_raw_file(self, path, uri):
         """(local path of one whole input file, its URI) -> whatever on_file yields.

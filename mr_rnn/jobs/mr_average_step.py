@@ -16,6 +16,7 @@ tasks: each task's trajectory sees only its own shard.
 
 from mr_rnn.codec.wire import PacketProtocol
 from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob, block_reducer
+from mr_rnn.jobs.splits import split_per_core
 from mr_rnn.kernels.accumulate import LocalTraining
 from mr_rnn.kernels.optim import outer_update, weighted_mean
 
@@ -32,6 +33,15 @@ class MRAverageStep(ModelRecordJob):
             combiner=self.add_up,
             reducer_init=self.load_model,
             reducer=self.reducer_average)]
+
+    def _runner_class(self):
+        """mrjob's own runners (inline, local) make one map task per core of
+        the uncompressed input, not two: each task's model is averaged, and
+        tasks beyond the cores add models without adding parallelism
+        (docs/design.md §5)."""
+        runner_class = super()._runner_class()
+        return split_per_core(runner_class) if runner_class.alias in ('inline', 'local') \
+            else runner_class
 
     def start_sums(self):
         m, cfg = self.model, self.model.config

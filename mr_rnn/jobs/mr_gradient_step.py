@@ -16,12 +16,11 @@ only some: the first reducer sends each block's squared norm to every block's
 key, so the second reducer of every block computes the same global norm and
 clips exactly as clipping the one concatenated gradient would.
 """
-import functools
-
 from mrjob.step import MRStep
 
 from mr_rnn.codec.wire import PacketProtocol
 from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob, block_reducer
+from mr_rnn.jobs.splits import whole_files
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
 
@@ -105,18 +104,6 @@ class MRGradientStep(ModelRecordJob):
                                     m.optim_state[name], step=m.optim_step + 1, lr=m.lr())
         arrays = {'param': param, **{f'optim.{k}': v for k, v in state.items()}}
         return {'scalars': {'grad_sq': grad_sq}, 'arrays': arrays}
-
-
-@functools.lru_cache(maxsize=None)
-def whole_files(runner_class):
-    """``runner_class`` (a mrjob sim runner) with one input split per file."""
-
-    class WholeFiles(runner_class):
-        def _pick_mapper_split_size(self, input_paths, step_num):
-            return 1 << 62
-
-    WholeFiles.__name__ = WholeFiles.__qualname__ = runner_class.__name__
-    return WholeFiles
 
 
 if __name__ == '__main__':

@@ -46,8 +46,24 @@ each, the default inner work; held-out loss after rounds 1..10):
     K = 1   nesterov, inner state kept   2.787 2.488 2.331 2.226 2.118 2.063 2.018 1.974 1.954 1.932
     K = 1   same, inner state reset      2.787 2.499 2.338 2.226 2.120 2.055 2.000 1.954 1.923 1.899
 
-Nesterov (DiLoCo's η 0.7, μ 0.9) reaches 2.0 in 9 rounds where plain
-averaging needs 11; so it is the default. The inner state (Adam's m, v and
+and, measured again on 2026-12-01 with `python bench/average_mode.py --tasks 1 8
+--config default "nesterov 0.7/0.9 (DiLoCo), inner state reset"`:
+
+    K = 8   nesterov η 1.0 μ 0.5, reset  2.814 2.422 2.253 2.182 2.035 1.967 1.911 1.874 1.843 1.820
+    K = 1   nesterov η 1.0 μ 0.5, reset  2.839 2.498 2.261 2.145 2.051 2.016 1.945 1.903 1.878 1.854
+
+Nesterov beats plain averaging: DiLoCo's η 0.7, μ 0.9 reaches 2.0 in 9 rounds
+where plain averaging needs 11. η 1.0, μ 0.5 (the default) does better still
+at both K: 2.0 after 6 rounds at K = 8 and 7 at K = 1, against 7 and 8 with
+η 0.7, μ 0.9, and it reaches 1.82 and 1.85 after 10 rounds against 1.90. With
+μ 0.9 the momentum keeps pushing along the directions of rounds long past
+(its sum weighs the last round 1, all earlier ones 9); a round of one task's
+hundreds of Adam steps is no noisy gradient that needs that much smoothing.
+At equal wall time on two cores (bench/QUALITY.md's State of the Union text,
+two map tasks, 100 s) η 1.0, μ 0.5 reached 1.82 bits/char against 1.90 for
+η 0.7, μ 0.9; and with 16 tasks on small shards (bench/QUALITY.md's scaling
+table) it needed 5 rounds to its target against 6.
+The inner state (Adam's m, v and
 step count) is reset to zero at the start of every round by default
 (--inner-state reset): it reached 2.0 in 7 rounds at K = 8 against 9 when the
 tasks' states are averaged, and in 7 against 8 at K = 1, where averaging one
