@@ -4,9 +4,10 @@ mrjob's sim runners aim at two input splits per core, and cut an uncompressed
 file to get there; Hadoop and Spark decide their splits themselves and are not
 touched here. Each class below subclasses the runner mrjob picked and overrides
 a private method of mrjob's sim runner (there is no public switch; mrjob's own
-TODO reads "look up mapred.job.maps"). tests/test_splits.py checks the task
-counts these give where mrjob's would differ, so an mrjob upgrade that breaks
-an override fails a test rather than silently changing the splits.
+TODO reads "look up mapred.job.maps"). tests/test_splits.py and
+tests/test_threads.py check the task counts these give where mrjob's would
+differ, so an mrjob upgrade that breaks an override fails a test rather than
+silently changing the splits.
 """
 import functools
 import json
