@@ -36,15 +36,15 @@ class MRAverageStepMrjobSplits(MRAverageStep):
         return MRJob._runner_class(self)
 
 
-def run_average_step(job_class, checkpoint, inputs, runner_args):
-    """-> (number of map tasks, the job's __stats__ scalars)."""
-    job = make_job(job_class, ['--format', 'text', '--checkpoint', checkpoint, *inputs],
-                   runner_args)
+def run_average_step(job_class, checkpoint, inputs, runner_args, totals='__stats__', job_args=()):
+    """-> (number of map tasks, the job's ``totals`` scalars)."""
+    job = make_job(job_class, ['--format', 'text', '--checkpoint', checkpoint, *job_args,
+                               *inputs], runner_args)
     with job.make_runner() as runner:
         runner.run()
         tasks = len(list(runner.fs.ls(runner._task_stderr_paths_glob('mapper', 0))))
         output = dict(job.parse_output(runner.cat_output()))
-    return tasks, output['__stats__']['scalars']
+    return tasks, output[totals]['scalars']
 
 
 def mrjob_splits(checkpoint, inputs, runner_args):
@@ -93,3 +93,16 @@ def test_bad_records_in_joined_splits_name_their_own_file_and_line(tmp_path):
         assert stats['bad'] == 1 and stats['records'] == 600
         assert len(stats['examples']) == 1
         assert stats['examples'][0].startswith(f'{files[3]}:17: ')
+
+
+def test_validation_records_in_joined_splits_are_told_apart_by_their_own_file(tmp_path):
+    files = part_files(tmp_path, 4)
+    val = files.pop(1)              # joined with training pieces on either side
+    ckpt = checkpoint(tmp_path, files)
+    args = ['--with-val', '--val-path', val]
+    for runner in (['-r', 'local', '--num-cores', '2'], ['--num-cores', '1']):
+        tasks, stats = run_average_step(MRAverageStep, ckpt, [files[0], val, *files[1:]], runner,
+                                        job_args=args)
+        assert tasks < 4 and stats['records'] == 450
+        assert run_average_step(MRAverageStep, ckpt, [files[0], val, *files[1:]], runner,
+                                totals='__val__', job_args=args)[1]['records'] == 150
