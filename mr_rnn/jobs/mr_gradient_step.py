@@ -55,8 +55,9 @@ class MRGradientStep(ModelRecordJob):
         do not depend on the split (docs/design.md §3.8), and mrjob's inline
         runner would cut a file in two even with --num-cores 1 (it aims at two
         splits per core): a second task's setup, part chunk and idle thread at
-        its end cost 4-5 % of a full-batch iteration (bench/README.md). Only
-        the gradient job: average mode's result depends on its map tasks."""
+        its end cost 4-5 % of a full-batch iteration (bench/README.md). Average
+        mode's result depends on its map tasks: it makes one per core instead
+        (jobs/splits.split_per_core)."""
         runner_class = super()._runner_class()
         return whole_files(runner_class) if runner_class.alias == 'inline' else runner_class
 

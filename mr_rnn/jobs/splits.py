@@ -83,26 +83,34 @@ def _join_pieces(runner, splits, step_num, cores):
         os.replace(path(i), path(i) + '.piece')
     joined = []
     for g in groups:
-        segments = []
         with open(path(len(joined)), 'wb') as out:
-            for i in g:
-                with open(path(i) + '.piece', 'rb') as piece:
-                    data = piece.read()
-                if data and not data.endswith(b'\n'):
-                    data += b'\n'           # a file's last line must not run into the next
-                out.write(data)
-                segments.append([splits[i]['file'], splits[i]['start'], data.count(b'\n')])
+            segments = [[splits[i]['file'], splits[i]['start'],
+                         _move_lines(path(i) + '.piece', out)] for i in g]
         joined.append(dict(splits[g[0]], length=sum(splits[i]['length'] for i in g),
                            segments=segments))
     for i in (i for i, s in enumerate(splits) if is_compressed(s['file'])):
         os.replace(path(i) + '.piece', path(len(joined)))
         joined.append(splits[i])
-    for i in range(len(splits)):
-        if os.path.exists(path(i) + '.piece'):
-            os.remove(path(i) + '.piece')
-        if i >= len(joined):
-            shutil.rmtree(os.path.dirname(path(i)), ignore_errors=True)
+    for i in range(len(joined), len(splits)):
+        shutil.rmtree(os.path.dirname(path(i)), ignore_errors=True)
     return joined
+
+
+def _move_lines(piece, out):
+    """Append the file ``piece`` to ``out`` in chunks (a piece may be large),
+    ending with a newline so that its last line cannot run into the next
+    piece's first; remove it. -> its number of lines."""
+    lines, last = 0, b'\n'
+    with open(piece, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            out.write(chunk)
+            lines += chunk.count(b'\n')
+            last = chunk[-1:]
+    if last != b'\n':
+        out.write(b'\n')
+        lines += 1
+    os.remove(piece)
+    return lines
 
 
 def input_segments():
