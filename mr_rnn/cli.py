@@ -227,7 +227,7 @@ def cmd_evaluate(args, rest):
     from mr_rnn.driver.inputs import data_files
     from mr_rnn.driver.runner import check_runner_args
     from mr_rnn.driver.scoring import evaluate
-    from mr_rnn.metrics import evaluation_lines
+    from mr_rnn.inference.metrics import evaluation_lines
     runner = check_runner_args(rest)
     files = data_files(args.inputs, runner)
     result = evaluate(checkpoint_file(args.checkpoint), files, runner)
@@ -237,7 +237,7 @@ def cmd_evaluate(args, rest):
 
 def cmd_sample(args, rest):
     from mr_rnn.driver.inputs import check_local
-    from mr_rnn.generate import forecast, sample_text
+    from mr_rnn.inference.generate import forecast, sample_text
     from mr_rnn.model import Model
     on_this_machine('sample', rest)
     model = Model.load(checkpoint_file(args.checkpoint))
@@ -264,7 +264,7 @@ def cmd_sample(args, rest):
 
 
 def cmd_inspect(args, rest):
-    from mr_rnn.summary import checkpoint_summary
+    from mr_rnn.outputs.summary import checkpoint_summary
     on_this_machine('inspect', rest)
     print('\n'.join(checkpoint_summary(checkpoint_file(args.checkpoint))))
     return 0
@@ -286,7 +286,7 @@ def cmd_predict(args, rest):
 
 
 def cmd_export(args, rest):
-    from mr_rnn.export import export
+    from mr_rnn.outputs.export import export
     from mr_rnn.model import Model
     on_this_machine('export', rest)
     checkpoint = checkpoint_file(args.checkpoint)
@@ -295,7 +295,7 @@ def cmd_export(args, rest):
 
 
 def cmd_report(args, rest):
-    from mr_rnn.report import write_report
+    from mr_rnn.driver.report import write_report
     on_this_machine('report', rest)
     if args.samples < 0:
         raise UserError('--samples must be 0 or more')

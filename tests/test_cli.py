@@ -20,7 +20,7 @@ from mr_rnn.driver.runner import JobFailed
 from mr_rnn.driver.train import TrainingStopped
 from mr_rnn.errors import MrRnnError, UserError
 from mr_rnn.kernels.optim import DEFAULT_LR, BadSetting, OptimizerConfig
-from mr_rnn.report import ReportError
+from mr_rnn.driver.report import ReportError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -179,8 +179,8 @@ def test_kernels_import_only_kernels_and_nothing_imports_the_cli():
 
 def test_progress_does_not_import_the_loop_nor_the_loop_the_exporter():
     assert not any(i.startswith('mr_rnn.driver.train') for i in MODULES['mr_rnn.driver.progress'])
-    assert not any(i.startswith('mr_rnn.export') for i in MODULES['mr_rnn.driver.train'])
-    assert not any(i.startswith('mr_rnn.driver') for i in MODULES['mr_rnn.predictions'])
+    assert not any(i.startswith('mr_rnn.outputs.export') for i in MODULES['mr_rnn.driver.train'])
+    assert not any(i.startswith('mr_rnn.driver') for i in MODULES['mr_rnn.inference.predictions'])
 
 
 def task_side():
@@ -196,7 +196,7 @@ def task_side():
 
 def test_the_task_side_parses_as_python_3_8():
     side = task_side()
-    assert {'mr_rnn.config', 'mr_rnn.errors', 'mr_rnn.predictions', 'mr_rnn.model'} <= side
+    assert {'mr_rnn.config', 'mr_rnn.errors', 'mr_rnn.inference.predictions', 'mr_rnn.model'} <= side
     assert not any(n.startswith(('mr_rnn.driver', 'mr_rnn.cli')) for n in side), side
     for name in side:
         path = os.path.join(ROOT, *name.split('.')) + '.py'

@@ -15,7 +15,7 @@ from mr_rnn.cli import main
 from mr_rnn.config import DataConfig, ModelConfig, TrainConfig
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.kernels.network import forward
-from mr_rnn.metrics import classification_metrics, regression_metrics
+from mr_rnn.inference.metrics import classification_metrics, regression_metrics
 from mr_rnn.model import Model
 
 RUNNERS = ['inline', 'local']

@@ -19,7 +19,7 @@ from mr_rnn.cli import main
 from mr_rnn.codec.state_dict import read_state_dict
 from mr_rnn.config import ModelConfig, TrainConfig
 from mr_rnn.data.schema import DataSchema
-from mr_rnn.export import ExportError, export_torch, gate_blocks, onnx_model
+from mr_rnn.outputs.export import ExportError, export_torch, gate_blocks, onnx_model
 from mr_rnn.kernels.network import forward
 from mr_rnn.model import Model, init_from_state_dict
 

@@ -358,7 +358,7 @@ def synced_paths(monkeypatch):
 def test_run_files_are_written_through_a_unique_temporary_file_fsynced_with_their_folder(
         tmp_path, monkeypatch, write):
     from mr_rnn.driver.run_dir import RunDir
-    from mr_rnn.export import export_torch
+    from mr_rnn.outputs.export import export_torch
     data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(10))
     assert train(tmp_path / 'run', [data], '--hidden', '3', '--max-iter', '1', '--quiet') == 0
     run = RunDir(str(tmp_path / 'run'))

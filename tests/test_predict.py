@@ -17,11 +17,11 @@ from mr_rnn.cli import main
 from mr_rnn.config import DataConfig, ModelConfig, TrainConfig
 from mr_rnn.data.schema import DataSchema, merge_moments, schema_from_facts
 from mr_rnn.driver.runner import run_job
-from mr_rnn.generate import forecast, sample_text
+from mr_rnn.inference.generate import forecast, sample_text
 from mr_rnn.jobs.mr_describe_data import MRDescribeData
 from mr_rnn.kernels.network import forward, step
 from mr_rnn.model import Model
-from mr_rnn.predictions import softmax
+from mr_rnn.inference.predictions import softmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CO2 = os.path.join(ROOT, 'sample_data', 'timeseries', 'co2_mauna_loa_weekly.csv')

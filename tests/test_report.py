@@ -17,7 +17,7 @@ import pytest
 
 from conftest import need_module, unavailable
 from helpers import sequence_records, train, write_jsonl
-from mr_rnn import report
+from mr_rnn.driver import report
 from mr_rnn.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

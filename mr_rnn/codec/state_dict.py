@@ -1,7 +1,7 @@
 """The PyTorch-format state dict file (docs/design.md §3.2): ``OUT.npz``, one
 array per parameter under torch's name, no pickle, and beside it ``OUT.json``
 with the sizes, the vocabulary and the normalisation. ``mr-rnn export --format
-torch`` writes it (export.py) and ``train --init-from`` reads it (model.py).
+torch`` writes it (outputs/export.py) and ``train --init-from`` reads it (model.py).
 """
 import io
 import json

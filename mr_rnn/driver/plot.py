@@ -1,5 +1,5 @@
 """A run's loss curves, drawn in one place: the picture in RUN_DIR/loss.png
-(driver/train.py) and in report.html (report.py, which draws the same series
+(driver/train.py) and in report.html (driver/report.py, which draws the same series
 as an SVG of its own when matplotlib is not installed)."""
 import io
 import math

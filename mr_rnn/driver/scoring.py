@@ -1,6 +1,6 @@
 """Scoring data with a trained checkpoint, on the chosen runner:
 
-    evaluate   one evaluate job -> its totals -> loss and the task's metrics (metrics.py)
+    evaluate   one evaluate job -> its totals -> loss and the task's metrics (inference/metrics.py)
     predict    one map-only predict job -> a JSON line per record, streamed or in a folder
 
 Both count bad records and stop past the checkpoint's --max-bad-fraction
@@ -13,7 +13,7 @@ from mr_rnn.driver.runner import run_job, stream_job
 from mr_rnn.errors import UserError
 from mr_rnn.jobs.mr_evaluate import STATS_KEY, MREvaluate
 from mr_rnn.jobs.mr_predict import MRPredict
-from mr_rnn.metrics import evaluation_metrics
+from mr_rnn.inference.metrics import evaluation_metrics
 from mr_rnn.model import Model
 
 

@@ -22,7 +22,7 @@ from mrjob.protocol import JSONValueProtocol
 from mr_rnn.data.batching import make_batch
 from mr_rnn.data.records import (BadRecord, CsvReader, JsonlReader, Sequence, TextReader,
                                  as_bad_record, decode_utf8, load_json)
-from mr_rnn.predictions import predictions
+from mr_rnn.inference.predictions import predictions
 from mr_rnn.jobs.base import ModelRecordJob
 
 

@@ -5,7 +5,7 @@ import numpy as np
 from mr_rnn.data.records import CsvReader, Sequence
 from mr_rnn.errors import UserError
 from mr_rnn.kernels.network import forward, step
-from mr_rnn.predictions import softmax, top_k
+from mr_rnn.inference.predictions import softmax, top_k
 
 
 def sample_text(model, prime, length, temperature=1.0, seed=0, k=0):

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from mr_rnn.predictions import output_units
+from mr_rnn.inference.predictions import output_units
 
 
 def classification_metrics(confusion):

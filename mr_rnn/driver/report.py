@@ -66,7 +66,7 @@ def _latest_model(run):
 def _samples(model, count, length=240):
     if model is None or not count or model.schema.task != 'lm' or model.schema.vocab is None:
         return []
-    from mr_rnn.generate import sample_text
+    from mr_rnn.inference.generate import sample_text
     return [sample_text(model, '', length, temperature=0.8, seed=seed) for seed in range(count)]
 
 
