@@ -11,11 +11,9 @@ import json
 import sys
 
 from mr_rnn.config import GROUPS, from_options, options
+from mr_rnn.driver.run_dir import KEEP_CHECKPOINTS
 from mr_rnn.errors import MrRnnError, UserError
 
-# resume needs the newest checkpoint and a diverged round the one before it;
-# a few more leave room to go back by hand, and disk use stays at N + 2 files
-KEEP_CHECKPOINTS = 5
 CHECKPOINT_HELP = 'a checkpoint (.npz), or a run folder: its best.npz, else its final.npz'
 TYPES = {int: int, float: float, str: None, tuple: lambda text: tuple(
     n.strip() for n in text.split(',') if n.strip())}     # a,b,c
@@ -189,11 +187,7 @@ def cmd_train(args, rest):
     from mr_rnn.driver.runner import check_runner_args
     from mr_rnn.driver.train import Trainer
     runner = check_runner_args(rest)
-    if args.job_retries < 0:
-        raise UserError('--job-retries must be 0 or more')
     progress = make_progress(args.quiet, args.log_json)
-    if args.keep_checkpoints < 0:
-        raise UserError('--keep-checkpoints must be 0 (keep all) or more')
     trainer = Trainer(args.out, runner, echo=progress.message, warn=progress.warn,
                       on_row=progress.row, job_retries=args.job_retries,
                       keep_checkpoints=args.keep_checkpoints)

@@ -1,12 +1,14 @@
 """A job whose map tasks report the BLAS threads of their own process, for
-tests/test_threads.py (a file of its own: -r local runs it as a script)."""
+tests/test_threads.py (a file of its own: -r local runs it as a script). Its
+runner class is chosen as every mr_rnn job's is (jobs/mrjob_internals.py)."""
 import os
 
-from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol
 
+from mr_rnn.jobs.mrjob_internals import RunnerChoice
 
-class MRBlasThreads(MRJob):
+
+class MRBlasThreads(RunnerChoice):
     OUTPUT_PROTOCOL = JSONProtocol
 
     def mapper(self, _, line):

@@ -12,7 +12,8 @@ from mr_rnn.data.batching import make_batch
 from mr_rnn.data.records import Sequence
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.driver.runner import run_job
-from mr_rnn.jobs.mr_average_step import STATS_KEY, MRAverageStep
+from mr_rnn.jobs.mr_average_step import MRAverageStep
+from mr_rnn.tasks.totals import STATS_KEY
 from mr_rnn.kernels.network import loss_and_grads
 from mr_rnn.kernels.optim import OptimizerConfig
 from mr_rnn.model import Model
@@ -64,7 +65,7 @@ def test_average_mode_weights_and_state_are_the_target_weighted_average_of_two_t
     output, _ = run_job(MRAverageStep, ['--format', 'jsonl', '--checkpoint', checkpoint, *paths],
                         ['-r', 'local'])
     blocks = dict(output)
-    stats = blocks.pop(STATS_KEY)['scalars']
+    stats = blocks.pop(STATS_KEY).scalars
 
     p1, b1, n1 = by_hand(model, first)
     p2, b2, n2 = by_hand(model, second)
@@ -74,10 +75,10 @@ def test_average_mode_weights_and_state_are_the_target_weighted_average_of_two_t
     for name, block in blocks.items():
         expected_param = (n1 * p1[name] + n2 * p2[name]) / (n1 + n2)
         expected_buffer = (n1 * b1[name] + n2 * b2[name]) / (n1 + n2)
-        np.testing.assert_allclose(block['arrays']['param'], expected_param, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(block['arrays']['optim.momentum_buffer'], expected_buffer,
+        np.testing.assert_allclose(block.arrays['param'], expected_param, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(block.arrays['optim.momentum_buffer'], expected_buffer,
                                    rtol=1e-12, atol=1e-15)
         # and it is neither task's result, nor their plain mean
         for other in (p1[name], p2[name], (p1[name] + p2[name]) / 2):
-            assert not np.allclose(block['arrays']['param'], other, rtol=1e-6, atol=0)
+            assert not np.allclose(block.arrays['param'], other, rtol=1e-6, atol=0)
 

@@ -39,7 +39,7 @@ def package_modules():
         dirnames[:] = [d for d in dirnames if d != '__pycache__']
         for name in filenames:
             if name.endswith('.py') and not (name == '__init__.py' and dirpath.endswith(
-                    ('kernels', 'data', 'codec', 'jobs', 'driver', 'inference', 'outputs'))):
+                    ('kernels', 'data', 'codec', 'tasks', 'jobs', 'driver', 'inference', 'outputs'))):
                 yield os.path.relpath(os.path.join(dirpath, name), os.path.join(ROOT, 'mr_rnn'))
 
 

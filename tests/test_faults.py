@@ -321,7 +321,7 @@ def test_checkpoint_writes_leave_no_file_under_a_final_name_until_complete(tmp_p
 def test_any_exception_while_a_job_runs_becomes_one_line(in_process, said):
     """Inline tasks raise in the driver; other runners can raise on their own
     (a failed `hadoop fs` call): either way one line, the cause kept for --debug."""
-    from mr_rnn.driver.runner import JobFailed, job_failures
+    from mr_rnn.driver.job_failures import JobFailed, job_failures
     with pytest.raises(JobFailed) as failed:
         with job_failures('MRGradientStep', in_process=in_process):
             raise OSError('disk\nfull')

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from helpers import sequence_records, train, write_jsonl
 from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mr_rnn.config import LIMITS, ConfigError, DataConfig, ModelConfig, TrainConfig
-from mr_rnn.data.records import (BadRecord, CsvReader, JsonlReader, Sequence, TextReader,
-                                 csv_facts, jsonl_facts, parse_jsonl, text_facts)
+from mr_rnn.data.csv_series import CsvReader, csv_facts
+from mr_rnn.data.jsonl import JsonlReader, jsonl_facts, parse_jsonl
+from mr_rnn.data.records import BadRecord, Sequence
+from mr_rnn.data.text import TextReader, text_facts
 from mr_rnn.data.schema import UNK, DataSchema, schema_from_facts
 from mr_rnn.driver.run_dir import RunDir, RunDirError
 from mr_rnn.model import Model
@@ -232,7 +234,7 @@ def test_jsonl_brackets_inside_strings_are_not_nesting():
 
 
 def test_jsonl_limits_on_steps_and_vocabulary(monkeypatch):
-    monkeypatch.setattr('mr_rnn.data.records.LIMITS', LIMITS.__class__(steps=5, vocab=10))
+    monkeypatch.setattr('mr_rnn.data.jsonl.LIMITS', LIMITS.__class__(steps=5, vocab=10))
     assert parse_jsonl(b'{"x": [1, 2, 3, 4, 5], "y": 9}')[0] == 'tokens'
     with pytest.raises(BadRecord, match='6 steps, past the limit of 5'):
         parse_jsonl(b'{"x": [1, 2, 3, 4, 5, 6], "y": 1}')

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'had
 import harness as h  # noqa: E402
 from pythons import SUPPORTED, task_python  # noqa: E402
 
-from mr_rnn.driver.runner import failure_message, python_error  # noqa: E402
+from mr_rnn.driver.job_failures import failure_message, python_error  # noqa: E402
 from mrjob.step import StepFailedException  # noqa: E402
 
 
@@ -51,7 +51,9 @@ caused by:
 + /node/bin/python mr_describe_data.py --step-num=0 --mapper --format jsonl
 Traceback (most recent call last):
   File "/x/container_1795322239741_0001_01_000003/mr_describe_data.py", line 10, in <module>
-    from mr_rnn.data.records import LINE_FACTS, BadRecord, csv_facts
+    from mr_rnn.data.csv_series import csv_facts
+    from mr_rnn.data.readers import LINE_FACTS
+    from mr_rnn.data.records import BadRecord
   File "/x/container_1795322239741_0001_01_000003/mr_rnn.zip/mr_rnn/data/records.py", line 14
 ModuleNotFoundError: No module named 'numpy'
 

@@ -11,7 +11,7 @@ from helpers import metrics, sequence_records, train, write_jsonl
 from mr_rnn.cli import main
 from mr_rnn.counts import example_order
 from mr_rnn.data.schema import merge_facts
-from mr_rnn.codec.wire import add_packets
+from mr_rnn.codec.wire import Packet, add_packets
 from mr_rnn.model import Model
 
 MIB = 1 << 20
@@ -140,6 +140,5 @@ def test_bad_record_examples_sort_by_file_then_line_number():
     assert sorted(examples, key=example_order) == expected
     facts = merge_facts({'examples': examples[:2]}, {'examples': examples[2:]})
     assert facts['examples'] == expected
-    packets = [{'scalars': {'examples': examples[:2]}, 'arrays': {}},
-               {'scalars': {'examples': examples[2:]}, 'arrays': {}}]
-    assert add_packets(packets)['scalars']['examples'] == expected
+    packets = [Packet({'examples': examples[:2]}), Packet({'examples': examples[2:]})]
+    assert add_packets(packets).scalars['examples'] == expected

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import load_arrays, max_relative_difference, metrics, sequence_records, train, write_jsonl
 from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from mr_rnn.codec.wire import Packet
 from mr_rnn.config import ConfigError, TrainConfig
 from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.kernels.accumulate import LocalTraining
@@ -38,7 +39,7 @@ def _packet(weights, count, state=None):
     arrays = {'param': np.asarray(weights, np.float64) * count}
     for name, value in (state or {}).items():
         arrays[f'optim.{name}'] = np.asarray(value, np.float64) * count
-    return {'scalars': {'weight': count}, 'arrays': arrays}
+    return Packet({'weight': count}, arrays)
 
 
 def test_outer_nesterov_step_matches_a_hand_computation(tmp_path):
@@ -57,9 +58,9 @@ def test_outer_nesterov_step_matches_a_hand_computation(tmp_path):
     momentum = 0.9 * 0.5 + delta                   # 0.95
     weights = 1.0 - 0.7 * (delta + 0.9 * momentum)  # 1 - 0.7 * 1.355 = 0.0515
     assert key == name
-    assert out['arrays']['param'] == pytest.approx(np.full(shape, 0.0515), rel=1e-12)
-    assert out['arrays']['param'] == pytest.approx(np.full(shape, weights), rel=1e-12)
-    assert out['arrays']['optim.outer_momentum'] == pytest.approx(np.full(shape, 0.95), rel=1e-12)
+    assert out.arrays['param'] == pytest.approx(np.full(shape, 0.0515), rel=1e-12)
+    assert out.arrays['param'] == pytest.approx(np.full(shape, weights), rel=1e-12)
+    assert out.arrays['optim.outer_momentum'] == pytest.approx(np.full(shape, 0.95), rel=1e-12)
 
 
 def test_outer_momentum_step_matches_a_hand_computation(tmp_path):
@@ -73,8 +74,8 @@ def test_outer_momentum_step_matches_a_hand_computation(tmp_path):
     (_, out), = job.reducer_average(name, [_packet(np.full(shape, -1.0), 2),
                                            _packet(np.full(shape, -4.0), 2)])
     # mean -2.5, Δ = -2 - (-2.5) = 0.5, b = 0.8 + 0.5 = 1.3, θ = -2 - 0.5 * 1.3 = -2.65
-    assert out['arrays']['param'] == pytest.approx(np.full(shape, -2.65), rel=1e-12)
-    assert out['arrays']['optim.outer_momentum'] == pytest.approx(np.full(shape, 1.3), rel=1e-12)
+    assert out.arrays['param'] == pytest.approx(np.full(shape, -2.65), rel=1e-12)
+    assert out.arrays['optim.outer_momentum'] == pytest.approx(np.full(shape, 1.3), rel=1e-12)
 
 
 def test_outer_sgd_with_lr_1_is_plain_averaging_to_the_bit(tmp_path):
@@ -87,10 +88,10 @@ def test_outer_sgd_with_lr_1_is_plain_averaging_to_the_bit(tmp_path):
         adam_a = {'exp_avg': rng.normal(size=theta.shape), 'exp_avg_sq': rng.random(theta.shape)}
         adam_b = {'exp_avg': rng.normal(size=theta.shape), 'exp_avg_sq': rng.random(theta.shape)}
         (_, out), = job.reducer_average(name, [_packet(a, 5, adam_a), _packet(b, 2, adam_b)])
-        assert np.array_equal(out['arrays']['param'], (a * 5 + b * 2) / 7)
-        assert np.array_equal(out['arrays']['optim.exp_avg'],
+        assert np.array_equal(out.arrays['param'], (a * 5 + b * 2) / 7)
+        assert np.array_equal(out.arrays['optim.exp_avg'],
                               (adam_a['exp_avg'] * 5 + adam_b['exp_avg'] * 2) / 7)
-        assert not any(k.startswith('optim.outer') for k in out['arrays'])   # no outer state
+        assert not any(k.startswith('optim.outer') for k in out.arrays)   # no outer state
 
 
 def test_outer_state_is_in_the_checkpoint_and_checked_on_load(tmp_path):

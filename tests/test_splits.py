@@ -1,11 +1,10 @@
-"""How the local runners cut the input into map tasks (mr_rnn/jobs/splits.py)."""
+"""How the local runners cut the input into map tasks (mr_rnn/jobs/mrjob_internals.py)."""
 import gzip
-
-from mrjob.job import MRJob
 
 from helpers import train
 from mr_rnn.driver.runner import make_job
 from mr_rnn.jobs.mr_average_step import MRAverageStep
+from mr_rnn.jobs import mrjob_internals
 
 
 def part_files(folder, parts, lines=150, bad=None):
@@ -32,8 +31,7 @@ def checkpoint(tmp_path, files):
 class MRAverageStepMrjobSplits(MRAverageStep):
     """The average job with mrjob's own runner and its splits."""
 
-    def _runner_class(self):
-        return MRJob._runner_class(self)
+    SPLITS = None       # mrjob's own
 
 
 def run_average_step(job_class, checkpoint, inputs, runner_args, totals='__stats__', job_args=()):
@@ -42,9 +40,9 @@ def run_average_step(job_class, checkpoint, inputs, runner_args, totals='__stats
                                *inputs], runner_args)
     with job.make_runner() as runner:
         runner.run()
-        tasks = len(list(runner.fs.ls(runner._task_stderr_paths_glob('mapper', 0))))
+        tasks = mrjob_internals.map_task_count(runner)
         output = dict(job.parse_output(runner.cat_output()))
-    return tasks, output[totals]['scalars']
+    return tasks, output[totals].scalars
 
 
 def mrjob_splits(checkpoint, inputs, runner_args):
@@ -52,7 +50,7 @@ def mrjob_splits(checkpoint, inputs, runner_args):
     job = make_job(MRAverageStepMrjobSplits, ['--format', 'text', '--checkpoint', checkpoint,
                                                *inputs], runner_args)
     with job.make_runner() as runner:
-        return len(runner._split_mapper_input(inputs, 0))
+        return len(mrjob_internals.mrjob_splits(runner, inputs))
 
 
 def test_local_average_job_makes_one_map_task_per_core_and_reads_every_line_once(tmp_path):

@@ -8,7 +8,9 @@ import pytest
 
 from helpers import metrics, sequence_records, train, write_jsonl
 from mr_rnn.config import TrainConfig
-from mr_rnn.driver.train import PATIENCE_FULL_BATCH, PATIENCE_NOISY, Trainer, effective_patience
+from mr_rnn.config import PATIENCE_FULL_BATCH, PATIENCE_NOISY
+from mr_rnn.driver.stopping import effective_patience
+from mr_rnn.driver.train import Trainer
 
 
 def rows(losses, val=None):

@@ -8,7 +8,7 @@ import pytest
 from helpers import (load_arrays, max_relative_difference, metrics, sequence_records, train,
                      write_jsonl)
 from mr_rnn.data.batching import make_batch
-from mr_rnn.data.records import JsonlReader
+from mr_rnn.data.jsonl import JsonlReader
 from mr_rnn.kernels.network import loss_and_grads
 from mr_rnn.model import Model
 

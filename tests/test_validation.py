@@ -8,7 +8,8 @@ import pytest
 import mr_rnn.driver.train as train_module
 from helpers import load_arrays, max_relative_difference, metrics, sequence_records, train, write_jsonl
 from mr_rnn.driver.runner import run_job
-from mr_rnn.jobs.mr_evaluate import STATS_KEY, MREvaluate
+from mr_rnn.jobs.mr_evaluate import MREvaluate
+from mr_rnn.tasks.totals import STATS_KEY
 
 FLAGS = ['--hidden', '5', '--dtype', 'float64', '--lr', '0.05', '--tol', '0', '--batch-size', '8']
 
@@ -34,7 +35,7 @@ def separate_evaluation(checkpoint, inputs, *split):
     """The loss the evaluate job reports for a checkpoint (what --val ran before)."""
     output, _ = run_job(MREvaluate, ['--format', 'jsonl', '--checkpoint', checkpoint, *split,
                                      *inputs], [])
-    scalars = dict(output)[STATS_KEY]['scalars']
+    scalars = dict(output)[STATS_KEY].scalars
     return scalars['loss_sum'] / scalars['count']
 
 

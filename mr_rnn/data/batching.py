@@ -38,12 +38,13 @@ class BatchStream:
         self.pending = []
         self.stats = {'records': 0, 'bad': 0, 'examples': []}
 
-    def add_record(self, read, raw, where):
-        """``read(raw)`` returns sequences or raises; ``where`` names the record.
-        Whatever it raises, the record is a bad record (records.as_bad_record)."""
+    def add_record(self, read, where):
+        """``read()`` returns the record's sequences or raises; ``where`` names
+        the record. Whatever it raises, the record is a bad record
+        (records.as_bad_record)."""
         self.stats['records'] += 1
         try:
-            seqs = read(raw)
+            seqs = read()
         except Exception as e:
             self.add_bad(where, as_bad_record(e))
             return []

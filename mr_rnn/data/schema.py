@@ -13,7 +13,7 @@ import numpy as np
 
 from mr_rnn.config import ConfigError
 from mr_rnn.counts import merge_counts
-from mr_rnn.data.records import header_names
+from mr_rnn.data.csv_series import header_names
 
 UNK = '<unk>'
 

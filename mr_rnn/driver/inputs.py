@@ -15,8 +15,10 @@ series (one whole file per map task) by jobs/base.py.
 import glob
 import os
 import re
+from dataclasses import dataclass
 
 from mr_rnn.config import ConfigError
+from mr_rnn.data.routing import Routing
 
 COMPRESSED = ('.gz', '.bz2')
 EXTENSIONS = {'.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv', '.txt': 'text'}
@@ -155,3 +157,41 @@ def data_extension(path):
 def _names(files):
     shown = ', '.join(files[:_SHOWN])
     return shown + (f' and {len(files) - _SHOWN} more' if len(files) > _SHOWN else '')
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A run's data files, listed once, and what the jobs need to tell
+    training from validation records (docs/design.md §6)."""
+    files: tuple                # training data files
+    val_files: tuple            # --val data files
+    val_names: tuple            # base names of local --val files the runner uploads
+
+    def routing(self, config):
+        """How a training round's (or the final evaluation's) tasks route records."""
+        return Routing(split='train' if config.val_fraction > 0 else 'all',
+                       with_val=bool(self.val_files or config.val_fraction),
+                       val_paths=self.val_files, val_names=self.val_names)
+
+
+def list_inputs(inputs, val, runner_args):
+    """The data files behind the paths given (folders, globs, URIs), for a run
+    on ``runner_args`` (to which Spark's file naming is added when --val files
+    need it)."""
+    fs = filesystem([*inputs, *val], runner_args)
+    files, val_files = expand(inputs, fs), expand(val, fs, 'validation')
+    both = [f for f in val_files if f in set(files)]
+    if both:
+        # a task tells validation records by their file: one file cannot be both
+        raise ConfigError(f'{both[0]} is both training and validation data: '
+                          'give --val files that are not among the inputs, or use '
+                          '--val-fraction to hold out a share of the inputs')
+    val_names = ()
+    if val_files and runner_name(runner_args) == 'spark' and \
+            '--emulate-map-input-file' not in runner_args:
+        # Spark's tasks name a record's file only when asked to
+        runner_args.append('--emulate-map-input-file')
+    if val_files and uploads_local_files(runner_args):
+        check_upload_names(files, val_files)
+        val_names = tuple(os.path.basename(f) for f in val_files if not is_uri(f))
+    return Inputs(tuple(files), tuple(val_files), val_names)

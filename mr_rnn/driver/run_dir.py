@@ -17,6 +17,19 @@ from mr_rnn.errors import MrRnnError
 from mr_rnn.model import Model
 
 
+# resume needs the newest checkpoint and a diverged round the one before it; a
+# few more leave room to go back by hand, and disk use stays at N + 2 files
+KEEP_CHECKPOINTS = 5
+
+
+def check_keep_checkpoints(keep):
+    """--keep-checkpoints: 0 keeps every checkpoint; 1 would leave a diverged
+    round nothing to go back to (docs/design.md §8.4)."""
+    if type(keep) is not int or keep < 0 or keep == 1:
+        raise RunDirError('--keep-checkpoints must be 0 (keep all) or at least 2: a '
+                          'diverged round goes back to the checkpoint before the newest')
+
+
 class RunDirError(MrRnnError):
     """A run directory that cannot be used as asked; the message says why and what to do."""
 

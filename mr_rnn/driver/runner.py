@@ -3,28 +3,20 @@
 A runner runs a job once (mrjob's rule), so every iteration makes a new one.
 """
 import atexit
-import collections
 import contextlib
-import functools
 import io
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
 import zipfile
 
-from mrjob.step import StepFailedException
-
 import mr_rnn
-from mr_rnn.errors import MrRnnError, UserError
-from mr_rnn.jobs.base import ModelRecordJob
-
-
-class JobFailed(MrRnnError):
-    """A MapReduce job that did not succeed; the message names the job and why."""
-    exit_code = 1
+from mr_rnn.errors import UserError
+from mr_rnn.driver.job_failures import JobFailed, job_failures
+from mr_rnn.jobs.base import ModelJob
+from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS  # noqa: F401  (the tasks' default)
 
 
 def run_job(job_class, job_args, runner_args, retries=0, warn=None):
@@ -46,17 +38,13 @@ def run_job(job_class, job_args, runner_args, retries=0, warn=None):
                      f'(retry {attempt + 1} of {retries})')
 
 
-# BLAS reads these when it loads, in the task's process
-BLAS_THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')
-
-
 def make_job(job_class, job_args, runner_args):
     """The job, shipping mr_rnn to the tasks on every runner but inline.
 
     Inline, the one map task at a time gets a thread per core for its gradient
     sums. Every other runner runs one task per core (local) or per vcore
     (YARN, Spark), so each task gets one BLAS thread unless the user's cmdenv
-    sets a thread count."""
+    sets a thread count (jobs/mrjob_internals.RunnerChoice)."""
     job = job_class(args=[*runner_args, *job_args])
     if _inline(job):
         extra = []
@@ -65,16 +53,12 @@ def make_job(job_class, job_args, runner_args):
             # map and two reduce tasks per core only adds tasks (each loads the
             # checkpoint and ends with a part batch) without adding cores
             extra += ['--num-cores', '1']
-        if issubclass(job_class, ModelRecordJob):
+        if issubclass(job_class, ModelJob):
             extra += ['--threads', str(usable_cores())]
         return job_class(args=[*runner_args, *extra, *job_args]) if extra else job
     # tasks import mr_rnn from a zip the job ships, as mrjob ships itself:
     # nothing has to be installed on the nodes but Python, numpy and mrjob's needs
-    job = job_class(args=[*runner_args, '--py-files', package_zip(), *job_args])
-    # mrjob asks the job for its runner class; this one adds the default cmdenv
-    runner_class = job._runner_class()
-    job._runner_class = lambda: one_blas_thread(runner_class)
-    return job
+    return job_class(args=[*runner_args, '--py-files', package_zip(), *job_args])
 
 
 def usable_cores():
@@ -82,27 +66,6 @@ def usable_cores():
         return len(os.sched_getaffinity(0))
     except AttributeError:          # not on Linux
         return os.cpu_count() or 1
-
-
-@functools.cache
-def one_blas_thread(runner_class):
-    """``runner_class`` whose tasks get OMP/OPENBLAS/MKL_NUM_THREADS=1 unless
-    the cmdenv from mrjob.conf or --cmdenv sets any of them (then that wins
-    whole: OpenBLAS prefers OPENBLAS_NUM_THREADS to OMP_NUM_THREADS, so a
-    user's OMP_NUM_THREADS=4 beside our OPENBLAS_NUM_THREADS=1 would do nothing).
-
-    Without it every -r local task starts one OpenBLAS thread per core on
-    cores the other tasks use: rounds took 7-116 s instead of 3.3 s."""
-
-    class OneBlasThread(runner_class):
-        def _cmdenv(self):
-            env = super()._cmdenv()
-            if any(var in env for var in BLAS_THREAD_VARS):
-                return env
-            return {**dict.fromkeys(BLAS_THREAD_VARS, '1'), **env}
-
-    OneBlasThread.__name__ = OneBlasThread.__qualname__ = runner_class.__name__
-    return OneBlasThread
 
 
 def _inline(job):
@@ -208,120 +171,6 @@ class _Console(logging.StreamHandler):
 
 
 _CONSOLE = _Console()
-
-
-# ── a failed job, in one line ──
-
-class _LogTail(logging.Handler):
-    """The last lines mrjob logged during a job: its runner's messages and the
-    output of `hadoop jar` / `spark-submit`, where a task's traceback lands."""
-
-    def __init__(self, lines=3000):
-        super().__init__(logging.DEBUG)
-        self.lines = collections.deque(maxlen=lines)
-
-    def emit(self, record):
-        try:
-            message = record.getMessage()
-        except Exception:
-            return
-        for line in message.splitlines() or ['']:
-            self.lines.append((record.name, record.levelno, line))
-
-
-@contextlib.contextmanager
-def job_failures(job_name, in_process=False):
-    """Turn mrjob's StepFailedException into a JobFailed whose message is one
-    line naming the task's own error (its Python exception), where mrjob's
-    log has it, instead of Hadoop's "subprocess failed with code 1".
-    ``in_process``: the inline runner, whose tasks raise in this process."""
-    tail = _LogTail()
-    logger = logging.getLogger('mrjob')
-    logger.addHandler(tail)
-    try:
-        yield
-    except StepFailedException as e:
-        raise JobFailed(failure_message(job_name, e, list(tail.lines))) from None
-    except (JobFailed, KeyboardInterrupt):
-        raise
-    except Exception as e:
-        # a task's exception (inline), or the runner's own (a `hadoop fs` call
-        # that failed, say): one line; --debug still shows the traceback
-        what = 'a task raised ' if in_process else ''
-        text = str(e).splitlines()[0] if str(e) else ''
-        raise JobFailed(f'{job_name} failed: {what}{type(e).__name__}: {text} '
-                        f'(mr-rnn --debug shows the traceback)') from e
-    finally:
-        logger.removeHandler(tail)
-
-
-_TRACEBACK = 'Traceback (most recent call last):'
-_LOG_PATH = re.compile(r'^\s*\(from (?:lines? [\d-]+ of )?(?P<path>\S+)\)\s*$')
-_SUBPROCESS = re.compile(r'subprocess failed with code (\d+)')
-_APPLICATION = re.compile(r'\b(application_\d+_\d+)\b')
-_HINTS = (
-    ("No module named 'numpy'",
-     "the tasks' Python (python_bin) cannot import numpy: install numpy on every node, "
-     "or ship it with the job (docs/running-on-hadoop.md)"),
-    ("No module named 'mrjob'",
-     "mrjob ships itself unless bootstrap_mrjob is false in mrjob.conf"),
-)
-
-
-def failure_message(job_name, error, lines):
-    """One line: which job failed and why, from the tail of mrjob's log
-    (``lines``: (logger name, level, text)) and the StepFailedException."""
-    texts = [text for _, _, text in lines]
-    raised, log_path = python_error(texts)
-    if raised:
-        hint = next((h for key, h in _HINTS if key in raised), None)
-        message = f'{job_name} failed: a task raised {raised}'
-        if hint:
-            message += f' ({hint})'
-        if log_path:
-            message += f'; task log: {log_path}'
-        return message
-    joined = '\n'.join(texts)
-    code = _SUBPROCESS.findall(joined)
-    apps = _APPLICATION.findall(joined)
-    if code:
-        where = (f'`yarn logs -applicationId {apps[-1]}` shows it' if apps
-                 else "see the tasks' stderr logs")
-        return (f'{job_name} failed: a task\'s Python process exited with code {code[-1]} '
-                f'and its traceback was not found in the logs mrjob could read ({where}; '
-                f'-v shows mrjob\'s log)')
-    errors = [text.strip() for name, level, text in lines
-              if name == 'mrjob.logs.step' and level >= logging.ERROR and text.strip()]
-    if errors:
-        return f'{job_name} failed: {errors[-1]}'
-    reason = error.reason or str(error)
-    command = re.match(r"Command '\[(.*?)\]' returned non-zero exit status (\d+)", reason)
-    if command:
-        argv = [a.strip(" '") for a in command.group(1).split(',')]
-        shown = ' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv[:2]))
-        return (f'{job_name} failed: `{shown} ...` exited with status {command.group(2)}; '
-                f'-v shows its output')
-    return f'{job_name} failed: {reason.splitlines()[0] if reason else "unknown error"}'
-
-
-def python_error(texts):
-    """(the exception line of the last Python traceback in ``texts``, the path
-    of the log mrjob found it in, if it says) or (None, None)."""
-    starts = [i for i, text in enumerate(texts) if _TRACEBACK in text]
-    if not starts:
-        return None, None
-    start = starts[-1]
-    raised = None
-    for i in range(start + 1, len(texts)):
-        text = texts[i]
-        if not text.strip() or text[:1].isspace():
-            continue        # the frames: "  File ...", the code, "    ^^^^"
-        raised, rest = text.strip(), texts[i + 1:i + 40]
-        break
-    if raised is None:
-        return None, None
-    path = next((m.group('path') for m in map(_LOG_PATH.match, rest) if m), None)
-    return raised, path
 
 
 _ZIP = None

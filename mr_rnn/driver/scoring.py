@@ -11,24 +11,26 @@ import sys
 from mr_rnn.driver.bad_records import check_bad_fraction
 from mr_rnn.driver.runner import run_job, stream_job
 from mr_rnn.errors import UserError
-from mr_rnn.jobs.mr_evaluate import STATS_KEY, MREvaluate
+from mr_rnn.codec.wire import Packet
+from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_predict import MRPredict
 from mr_rnn.inference.metrics import evaluation_metrics
 from mr_rnn.model import Model
+from mr_rnn.tasks.totals import STATS_KEY
 
 
 def evaluate(checkpoint, files, runner_args):
     """``metrics.evaluation_metrics`` of ``checkpoint`` on the data ``files``."""
     model = Model.load(checkpoint)
-    output, _ = run_job(MREvaluate, ['--format', model.schema.format, '--checkpoint', checkpoint,
-                                     *files], runner_args)
-    totals = dict(output).get(STATS_KEY, {'scalars': {}, 'arrays': {}})
-    scalars = totals['scalars']
+    output, _ = run_job(MREvaluate, MREvaluate.command_line(checkpoint, model.schema.format, files),
+                        runner_args)
+    totals = dict(output).get(STATS_KEY, Packet())
+    scalars = totals.scalars
     check_bad_fraction(scalars.get('bad', 0), scalars.get('records', 0),
                        scalars.get('examples', []), model.config.max_bad_fraction, 'evaluating')
     if not scalars.get('count'):
         raise UserError('no valid records in the input for this checkpoint: check the data')
-    return evaluation_metrics(model, scalars, totals['arrays'])
+    return evaluation_metrics(model, scalars, totals.arrays)
 
 
 def predict(checkpoint, files, runner_args, top_k, say):
@@ -38,8 +40,7 @@ def predict(checkpoint, files, runner_args, top_k, say):
     to_stdout = not any(a in ('-o', '--output-dir') or a.startswith('--output-dir=')
                         for a in runner_args)
     counters, output_dir = stream_job(
-        MRPredict, ['--format', model.schema.format, '--checkpoint', checkpoint,
-                    '--top-k', str(top_k), *files],
+        MRPredict, MRPredict.command_line(checkpoint, model.schema.format, files, top_k=top_k),
         runner_args, sys.stdout if to_stdout else None)
     counters = counters.get('mr_rnn', {})
     records, bad = counters.get('records', 0), counters.get('bad_records', 0)

@@ -2,7 +2,8 @@
 language models and multi-step forecasts for csv series."""
 import numpy as np
 
-from mr_rnn.data.records import CsvReader, Sequence
+from mr_rnn.data.csv_series import CsvReader
+from mr_rnn.data.records import Sequence
 from mr_rnn.errors import UserError
 from mr_rnn.kernels.network import forward, step
 from mr_rnn.inference.predictions import softmax, top_k

@@ -1,5 +1,6 @@
 """Learn a data set's schema in one pass: the vocabulary of a text, the shapes
-and classes of jsonl records, the columns and statistics of csv series.
+and classes of jsonl records, the columns and statistics of csv series
+(docs/design.md §3.1). The work is tasks/describe.py's.
 
     map:     record -> facts (small counters), summed in the task
     combine: merge facts
@@ -7,9 +8,8 @@ and classes of jsonl records, the columns and statistics of csv series.
 """
 from mrjob.protocol import JSONProtocol
 
-from mr_rnn.data.records import LINE_FACTS, as_bad_record, csv_facts
-from mr_rnn.data.schema import merge_facts
 from mr_rnn.jobs.base import RecordJob
+from mr_rnn.tasks.describe import DescribeMap, merge
 
 
 class MRDescribeData(RecordJob):
@@ -17,37 +17,21 @@ class MRDescribeData(RecordJob):
     OUTPUT_PROTOCOL = JSONProtocol
 
     def steps(self):
-        return [self.record_step(
-            mapper_init=self.mapper_init_facts,
-            mapper_final=self.mapper_final_emit_facts,
-            combiner=self.reducer_merge_facts,
-            reducer=self.reducer_merge_facts)]
+        return [self.record_step(mapper_init=self.mapper_init_facts,
+                                 mapper_final=self.mapper_final_emit_facts,
+                                 combiner=self.reducer_merge_facts,
+                                 reducer=self.reducer_merge_facts)]
 
     def mapper_init_facts(self):
-        self.facts = {'records': 0, 'bad': 0, 'examples': []}
-        self.line_facts = LINE_FACTS.get(self.options.format)
-
-    def on_record(self, raw, where):
-        try:
-            facts = self.line_facts(raw)
-        except Exception as e:     # never a failed task: records.as_bad_record says why
-            facts = {'records': 1, 'bad': 1, 'examples': [f'{where}: {as_bad_record(e)}']}
-        self.facts = merge_facts(self.facts, facts)
-
-    def on_file(self, lines, where):
-        self.facts = merge_facts(self.facts, csv_facts(lines, where))
-        return ()
+        self.task = DescribeMap(self.options.format)
 
     def mapper_final_emit_facts(self):
         """-> ('facts', facts of this task)"""
-        yield 'facts', self.facts
+        return self.task.finish()
 
     def reducer_merge_facts(self, key, facts):
         """('facts', facts...) -> ('facts', merged)"""
-        total = {}
-        for f in facts:
-            total = merge_facts(total, f)
-        yield key, total
+        return merge(key, facts)
 
 
 if __name__ == '__main__':

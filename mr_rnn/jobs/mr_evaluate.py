@@ -1,4 +1,5 @@
-"""Loss and the sums behind the metrics of a checkpoint on some data: forward only.
+"""Loss and the sums behind the metrics of a checkpoint on some data, forward
+only. The work is tasks/evaluate.py's.
 
     map:     records -> batches -> loss sum, target count, correct predictions;
              classification: confusion matrix; regression: squared and absolute
@@ -7,34 +8,33 @@
     reduce:  add -> (__stats__, totals) [and (__val__, totals) with --with-val]
 """
 from mr_rnn.codec.wire import PacketProtocol
-from mr_rnn.jobs.base import STATS_KEY, ModelRecordJob
-from mr_rnn.kernels.accumulate import LossSum
+from mr_rnn.jobs.base import ModelJob
+from mr_rnn.tasks.evaluate import EvaluateMap
+from mr_rnn.tasks.totals import combine
 
 
-class MREvaluate(ModelRecordJob):
+class MREvaluate(ModelJob):
     INTERNAL_PROTOCOL = PacketProtocol
     OUTPUT_PROTOCOL = PacketProtocol
 
     def steps(self):
-        return [self.record_step(
-            mapper_init=self.mapper_init_model,
-            mapper_final=self.mapper_final_emit_sums,
-            combiner=self.add_up,
-            reducer=self.add_up)]
+        return [self.record_step(mapper_init=self.mapper_init_sums,
+                                 mapper_final=self.mapper_final_emit_sums,
+                                 combiner=combine, reducer=combine)]
 
-    def start_sums(self):
-        return LossSum(self.model.params, self.model.spec,
-                       confusion=self.model.schema.task == 'classify')
+    def mapper_init_sums(self):
+        self.load_model()
+        self.task = EvaluateMap(self.model, self.routing())
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, correct, records, bad, examples}
                           + {confusion (C, C) | sq_err, abs_err (O,): float64 sums})
            -> (VAL_KEY, {loss_sum, count, correct, ...}) with --with-val"""
-        stats = self.flush_stream()
-        yield from self.val_packets()
-        yield STATS_KEY, {'scalars': dict(stats, loss_sum=self.sums.loss_sum, count=self.sums.count,
-                                          correct=self.sums.correct),
-                          'arrays': self.sums.arrays}
+        yield from self.task.finish()
+        self.count_records(self.task.stats)
+
+    # combiner and reducer: totals.combine, (key, packets) -> (key, their sum)
+
 
 if __name__ == '__main__':
     MREvaluate.run()

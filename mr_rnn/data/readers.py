@@ -1,0 +1,30 @@
+"""The reader of each format, for what a job reads: a line at a time (text,
+jsonl) or whole files (csv), into sequences for the model jobs or into facts
+for the describe pass."""
+from mr_rnn.data.csv_series import CsvReader, facts_records
+from mr_rnn.data.jsonl import JsonlReader, jsonl_facts
+from mr_rnn.data.text import TextReader, text_facts
+
+LINE_FORMATS = ('text', 'jsonl')
+LINE_FACTS = {'text': text_facts, 'jsonl': jsonl_facts}
+
+
+def line_reader(schema, data_config):
+    """The per-line reader of a line format: raw bytes -> list of Sequence."""
+    if schema.format == 'text':
+        return TextReader(schema, data_config.seq_len).sequences
+    if schema.format == 'jsonl':
+        return JsonlReader(schema).sequences
+    raise ValueError(f'{schema.format} is not a line format')
+
+
+def file_reader(schema, data_config, horizon=None):
+    """The reader of a whole-file format: (lines, uri) -> task_input.Records of
+    its windows. ``horizon`` 0: windows without targets (predict)."""
+    horizon = data_config.horizon if horizon is None else horizon
+    return CsvReader(schema, data_config.window, horizon).records
+
+
+def facts_reader(fmt):
+    """(per-line facts, whole-file facts records) of the describe pass."""
+    return LINE_FACTS.get(fmt), facts_records

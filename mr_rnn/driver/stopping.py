@@ -1,0 +1,78 @@
+"""The stopping rules and the divergence rule, as functions of the metrics rows
+so far (docs/design.md §9). Validation loss when there is one, else training
+loss; divergence is always judged on the training loss."""
+import math
+
+from mr_rnn.config import PATIENCE_FULL_BATCH, PATIENCE_NOISY
+
+
+def should_stop(history, config):
+    """None, or why training stops now: --max-iter rounds done, --target-loss
+    reached, or the best loss has not improved by more than --tol (relative)
+    for --patience rounds.
+
+    Improvement is judged against the best so far, not the previous round:
+    noise that goes up and down never stops a run early, and a slow creep that
+    adds up to more than tol counts. The count starts at the round that last
+    improved the best by more than tol.
+    """
+    key = 'val_loss' if history and history[-1]['val_loss'] is not None else 'train_loss'
+    losses = [r[key] for r in history]
+    which = key.split('_')[0]
+    if config.target_loss is not None and losses and losses[-1] <= config.target_loss:
+        return f'target loss {config.target_loss:g} reached ({which} loss {losses[-1]:.4f})'
+    since = plateau_start(losses, config.tol)
+    patience = effective_patience(config)
+    if since is None or len(losses) - 1 - since < patience:
+        return None
+    return (f'no improvement of the {which} loss by more than --tol {config.tol:g} for '
+            f'{patience} rounds since round {history[since]["iteration"]} '
+            f'(best {min(losses):.4f})')
+
+
+def plateau_start(losses, tol):
+    """Index of the last loss that beat the reference best by more than tol
+    (relative), where the reference is the loss that last did so; None when
+    there is no loss yet."""
+    since, reference = None, None
+    for i, loss in enumerate(losses):
+        if not math.isfinite(loss):
+            continue
+        if reference is None or loss < reference - tol * abs(reference):
+            since, reference = i, loss
+    return since
+
+
+def effective_patience(config):
+    if config.patience is not None:
+        return config.patience
+    if config.mode == 'gradient' and config.sample_fraction == 1:
+        return PATIENCE_FULL_BATCH
+    return PATIENCE_NOISY
+
+
+def diverged(loss, history, config):
+    """0, or the number of rounds (this one included) a divergence has lasted.
+
+    A NaN or infinite loss diverges at once. A finite one only when it has
+    stayed above max(--divergence-factor x the best training loss before it,
+    the first round's loss) for ``divergence_rounds`` rounds in a row: an
+    optimizer's spike that recovers is not divergence, and a loss near zero
+    does not make every wobble a factor of 10 (the first round's loss is the
+    floor: only worse than the untrained model counts).
+    """
+    if not math.isfinite(loss):
+        return 1
+    losses = [r['train_loss'] for r in history] + [loss]
+    rounds = 0
+    for i in range(len(losses) - 1, 0, -1):
+        if not losses[i] > max(config.divergence_factor * min(losses[:i]), losses[0]):
+            break
+        rounds += 1
+    return rounds if rounds >= config.divergence_rounds else 0
+
+
+def best_iteration(history):
+    """The iteration best.npz holds: the lowest validation (else training) loss."""
+    key = 'val_loss' if history[-1]['val_loss'] is not None else 'train_loss'
+    return min(history, key=lambda r: r[key])['iteration']

@@ -1,0 +1,213 @@
+"""Every use of mrjob's private names, in one place (docs/design.md §7).
+
+mrjob has no public switch for what mr_rnn needs of it here, so this module
+overrides or calls private methods of its classes; nothing else in mr_rnn or
+its tests may (tests/test_mrjob_internals.py greps both, and checks mrjob's
+version and that every name below still exists). ``PRIVATE_NAMES`` lists them.
+setup.cfg pins mrjob to the minor version the tests run; docs/design.md §7
+says what to check before raising the pin.
+
+    a job's runner class     RunnerChoice._runner_class: one place decides it
+      inline, gradient job   one map task per input file           (WholeFiles)
+      inline/local, average  one map task per core, pieces joined  (SplitPerCore)
+      every runner but inline  one BLAS thread per task by default (OneBlasThread)
+    a task's arguments       add_task_args: mrjob's own task options only
+    tests                    map_task_count, mrjob_splits
+"""
+import functools
+import json
+import os
+import shutil
+
+from mrjob.cat import is_compressed
+from mrjob.compat import jobconf_from_env
+from mrjob.job import MRJob
+from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
+
+from mr_rnn.data.task_input import Piece
+
+# the pieces one joined split is made of: [[file, start byte, lines], ...]
+SEGMENTS = 'mr_rnn.map.input.segments'
+# BLAS reads these when it loads, in the task's process
+BLAS_THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')
+WHOLE_FILES, PER_CORE = 'file', 'core'
+
+# (owner, name) of every private name of mrjob used below
+PRIVATE_NAMES = (
+    ('mrjob.job.MRJob', '_runner_class'),
+    ('mrjob.options', '_add_basic_args'),
+    ('mrjob.options', '_add_job_args'),
+    ('mrjob.options', '_add_step_args'),
+    ('mrjob.runner.MRJobRunner', '_cmdenv'),
+    ('mrjob.runner.MRJobRunner', '_uses_input_manifest'),
+    ('mrjob.sim.SimMRJobRunner', '_pick_mapper_split_size'),
+    ('mrjob.sim.SimMRJobRunner', '_split_mapper_input'),
+    ('mrjob.sim.SimMRJobRunner', '_simulate_jobconf_for_step'),
+    ('mrjob.sim.SimMRJobRunner', '_num_mappers'),
+    ('mrjob.sim.SimMRJobRunner', '_task_input_path'),
+    ('mrjob.sim.SimMRJobRunner', '_task_stderr_paths_glob'),
+)
+
+
+def add_task_args(parser):
+    """A task's command line has mrjob's own task options only. Every task
+    makes a new job (inline: six a round, in the driver's process), and
+    mrjob's ~120 runner options, which only the job that makes the runner
+    reads, are most of what that costs."""
+    parser.add_argument(dest='args', nargs='*')
+    _add_basic_args(parser)
+    _add_job_args(parser)
+    _add_step_args(parser, include_deprecated=True)
+
+
+class RunnerChoice(MRJob):
+    """A job whose runner class is mrjob's, adapted by ``SPLITS`` (how the
+    local runners cut the input into map tasks) and the task environment."""
+    SPLITS = None           # None: mrjob's; WHOLE_FILES (inline); PER_CORE (inline, local)
+
+    def _runner_class(self):
+        return adapted_runner(MRJob._runner_class(self), self.SPLITS)
+
+
+@functools.lru_cache(maxsize=None)
+def adapted_runner(runner_class, splits):
+    alias = runner_class.alias
+    adapted = runner_class
+    if alias != 'inline':
+        adapted = _one_blas_thread(adapted)
+    if splits == WHOLE_FILES and alias == 'inline':
+        adapted = _whole_files(adapted)
+    elif splits == PER_CORE and alias in ('inline', 'local'):
+        adapted = _split_per_core(adapted)
+    return adapted
+
+
+def _named_like(adapted, runner_class):
+    adapted.__name__ = adapted.__qualname__ = runner_class.__name__
+    return adapted
+
+
+def _one_blas_thread(runner_class):
+    """Tasks get OMP/OPENBLAS/MKL_NUM_THREADS=1 unless the cmdenv from
+    mrjob.conf or --cmdenv sets any of them (then that wins whole: OpenBLAS
+    prefers OPENBLAS_NUM_THREADS to OMP_NUM_THREADS, so a user's
+    OMP_NUM_THREADS=4 beside our OPENBLAS_NUM_THREADS=1 would do nothing).
+    Every runner but inline runs a task per core or vcore, and each task's
+    BLAS would otherwise start a thread per core on cores the others use."""
+
+    class OneBlasThread(runner_class):
+        def _cmdenv(self):
+            env = super()._cmdenv()
+            if any(var in env for var in BLAS_THREAD_VARS):
+                return env
+            return {**dict.fromkeys(BLAS_THREAD_VARS, '1'), **env}
+
+    return _named_like(OneBlasThread, runner_class)
+
+
+def _whole_files(runner_class):
+    """One input split per file: mrjob's inline runner would cut a file in two
+    even for one core (it aims at two splits per core; docs/design.md §7)."""
+
+    class WholeFiles(runner_class):
+        def _pick_mapper_split_size(self, input_paths, step_num):
+            return 1 << 62
+
+    return _named_like(WholeFiles, runner_class)
+
+
+def _split_per_core(runner_class):
+    """The uncompressed line input as one map task per core: consecutive pieces
+    of the files (cut at lines, as mrjob cuts them) joined into splits of about
+    equal size (docs/design.md §5). A gzip file stays one map task of its own,
+    as on Hadoop, so a split fixed with gzip part files stays fixed. Whole-file
+    input (csv) is left to mrjob."""
+
+    class SplitPerCore(runner_class):
+        def _split_mapper_input(self, input_paths, step_num):
+            splits = super()._split_mapper_input(input_paths, step_num)
+            if step_num == 0 and self._uses_input_manifest():
+                return splits
+            return _join_pieces(self, splits, step_num, self._num_mappers(step_num))
+
+        def _simulate_jobconf_for_step(self, task_type, step_num, task_num, map_split=None):
+            jobconf = super()._simulate_jobconf_for_step(task_type, step_num, task_num, map_split)
+            if map_split and 'segments' in map_split:
+                jobconf[SEGMENTS] = json.dumps(map_split['segments'])
+            return jobconf
+
+    return _named_like(SplitPerCore, runner_class)
+
+
+def _join_pieces(runner, splits, step_num, cores):
+    """mrjob's splits (their input files already written, task i's at its
+    input path) -> at most ``cores`` joined splits of the uncompressed pieces,
+    in input order, then each compressed file's split as it was."""
+    def path(i):
+        return runner._task_input_path('mapper', step_num, i)
+
+    plain = [i for i, s in enumerate(splits) if not is_compressed(s['file'])]
+    if len(plain) <= cores:
+        return splits
+    sizes = [os.path.getsize(path(i)) for i in plain]
+    total = max(sum(sizes), 1)
+    groups, done = [[] for _ in range(cores)], 0
+    for i, size in zip(plain, sizes):
+        # by the middle of the piece, so that every group gets about total/cores
+        groups[min(cores - 1, (2 * done + size) * cores // (2 * total))].append(i)
+        done += size
+    groups = [g for g in groups if g]
+    for i in range(len(splits)):            # out of the way of the joined files
+        os.replace(path(i), path(i) + '.piece')
+    joined = []
+    for g in groups:
+        with open(path(len(joined)), 'wb') as out:
+            segments = [[splits[i]['file'], splits[i]['start'],
+                         _move_lines(path(i) + '.piece', out)] for i in g]
+        joined.append(dict(splits[g[0]], length=sum(splits[i]['length'] for i in g),
+                           segments=segments))
+    for i in (i for i, s in enumerate(splits) if is_compressed(s['file'])):
+        os.replace(path(i) + '.piece', path(len(joined)))
+        joined.append(splits[i])
+    for i in range(len(joined), len(splits)):
+        shutil.rmtree(os.path.dirname(path(i)), ignore_errors=True)
+    return joined
+
+
+def _move_lines(piece, out):
+    """Append the file ``piece`` to ``out`` in chunks (a piece may be large),
+    ending with a newline so that its last line cannot run into the next
+    piece's first; remove it. -> its number of lines."""
+    lines, last = 0, b'\n'
+    with open(piece, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            out.write(chunk)
+            lines += chunk.count(b'\n')
+            last = chunk[-1:]
+    if last != b'\n':
+        out.write(b'\n')
+        lines += 1
+    os.remove(piece)
+    return lines
+
+
+def input_pieces():
+    """In a map task: the pieces of its split in order (data/task_input.Piece);
+    one piece of unknown length unless the split was joined."""
+    joined = jobconf_from_env(SEGMENTS, None)
+    if joined:
+        return [Piece(*s) for s in json.loads(joined)]
+    return [Piece(jobconf_from_env('mapreduce.map.input.file', '?'),
+                  int(jobconf_from_env('mapreduce.map.input.start', '0') or 0), None)]
+
+
+# ── for the tests: what mrjob itself would do, and what a runner did ──
+
+def map_task_count(runner):
+    """How many map tasks of step 0 a local runner (inline, local) ran."""
+    return len(list(runner.fs.ls(runner._task_stderr_paths_glob('mapper', 0))))
+
+
+def mrjob_splits(runner, input_paths):
+    """The input splits a local runner makes of ``input_paths`` for step 0."""
+    return runner._split_mapper_input(input_paths, 0)

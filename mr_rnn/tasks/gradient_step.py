@@ -1,0 +1,78 @@
+"""One round of gradient mode (docs/design.md §2): the map, combine and reduce
+of MRGradientStep as plain functions of records and packets, without mrjob.
+
+    map:     records of this shard -> batches -> forward + BPTT, summed in float64;
+             emitted once per task (in-mapper combining)
+             -> (STATS_KEY, {loss_sum, count, records, bad, examples})
+             -> (param name, {count} + {grad: the gradient of this shard's loss sum})
+             -> (VAL_KEY, {loss_sum, count, correct, records, bad, examples}) with --with-val
+    combine: add the packets of a key (totals.combine)
+    reduce:  per parameter block, divide by the global target count and apply
+             one optimizer step
+             (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>})
+             the totals keys pass through, added up
+
+The loss is the mean over every target element of the whole data set, and the
+gradient is the gradient of exactly that number, whatever the number of
+mappers: gradients and counts are summed, never averages of averages (§3.3).
+
+With --clip-norm the reduce is two steps, because clipping needs the norm of
+*all* blocks while each reducer holds only some: the first sends each block's
+squared norm to every block's key (``reduce_share_norms``), so the second
+reducer of every block (``reduce_clip_and_update``) computes the same global
+norm and clips exactly as clipping the one concatenated gradient would.
+"""
+from mr_rnn.codec.checkpoint import OPTIM_PREFIX
+from mr_rnn.codec.wire import Packet
+from mr_rnn.kernels.accumulate import GradientSum
+from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
+from mr_rnn.tasks.shard import Shard
+from mr_rnn.tasks.totals import STATS_KEY, loss_packet
+
+SQ = 'sq.'      # scalars that carry another block's squared norm
+
+
+class GradientMap(Shard):
+    """The map of one task: ``add(record)`` each record, then ``finish()``."""
+
+    def __init__(self, model, routing, pool=None):
+        self.sums = GradientSum(model.params, model.spec, pool=pool)
+        super().__init__(model, routing, self.sums, samples=True)
+
+    def finish(self):
+        self.stats = self.flush()
+        yield from self.val_packets()
+        yield STATS_KEY, loss_packet(self.stats, self.sums)
+        if self.sums.count:
+            for name, grad in self.sums.grads.items():
+                yield name, Packet({'count': self.sums.count}, {'grad': grad})
+
+
+def reduce_update(model, key, total):
+    """(param name, summed packet) -> (param name, the updated block)"""
+    grad, grad_sq = mean_gradient(total.arrays['grad'], total.scalars['count'])
+    yield key, updated_block(model, key, grad, grad_sq)
+
+
+def reduce_share_norms(model, key, total):
+    """(param name, summed packet) -> (param name, {grad: the mean gradient})
+                                   -> (every param name, {sq.<param name>: its squared norm})"""
+    grad, grad_sq = mean_gradient(total.arrays['grad'], total.scalars['count'])
+    yield key, Packet(arrays={'grad': grad})
+    for name in model.params:
+        yield name, Packet({SQ + key: grad_sq})
+
+
+def reduce_clip_and_update(model, key, total):
+    """(param name, {grad} and every block's {sq.<name>}) -> (param name, the updated block)"""
+    norms = {k[len(SQ):]: v for k, v in total.scalars.items() if k.startswith(SQ)}
+    factor = clip_factor(global_norm(norms), model.config.optimizer.clip_norm)
+    yield key, updated_block(model, key, total.arrays['grad'] * factor, norms[key])
+
+
+def updated_block(model, name, grad, grad_sq):
+    """One optimizer step of block ``name``: {grad_sq} + {param, optim.<state>}."""
+    param, state = apply_update(model.config.optimizer, model.params[name], grad,
+                                model.optim_state[name], step=model.optim_step + 1, lr=model.lr())
+    return Packet({'grad_sq': grad_sq},
+                  {'param': param, **{OPTIM_PREFIX + k: v for k, v in state.items()}})
