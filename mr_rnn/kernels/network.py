@@ -118,12 +118,17 @@ def _orthogonal(rng, n):
 def _input_projection(params, spec, k, inp):
     """inp: (T, B) token ids, (T, B, D) inputs or the layer below's (T, B, H)
     -> xp (G, T, B, H), gate-major, as cells.layer_forward takes it."""
-    w, b = input_affine(spec.cell, params[f'rnn.weight_ih_l{k}'], params[f'rnn.bias_ih_l{k}'],
-                        params[f'rnn.bias_hh_l{k}'])             # (G, D, H), (G, H)
+    w_ih = params[f'rnn.weight_ih_l{k}']
     if k == 0 and spec.token_input:
-        # a one-hot input times W_ih is a column of W_ih: gather it, bias included
-        table = w + b[:, None, :]                                 # (G, V, H)
-        return np.take(table, inp, axis=1)                        # (G, T, B, H)
+        # a one-hot input times W_ih is a column of W_ih: gather the columns of
+        # the ids this batch holds, bias included; never the whole vocabulary
+        ids, where = np.unique(inp, return_inverse=True)
+        w, b = input_affine(spec.cell, w_ih[:, ids], params[f'rnn.bias_ih_l{k}'],
+                            params[f'rnn.bias_hh_l{k}'])         # (G, n, H), (G, H)
+        table = w + b[:, None, :]                                 # (G, n, H)
+        return np.take(table, where.reshape(inp.shape), axis=1)   # (G, T, B, H)
+    w, b = input_affine(spec.cell, w_ih, params[f'rnn.bias_ih_l{k}'],
+                        params[f'rnn.bias_hh_l{k}'])             # (G, D, H), (G, H)
     T, B, D = inp.shape
     xp = np.matmul(inp.reshape(T * B, D), w)                      # (G, T*B, H)
     xp += b[:, None, :]
