@@ -4,7 +4,7 @@ A ``Packet`` carries three kinds of values, and each adds up its own way:
 
     scalars  {name: JSON value}   counts, loss sums, examples: counts.merge_counts
     arrays   {name: ndarray}      dense blocks, added element by element in float64
-    rows     {name: Rows}         a block's rows by id (ids sorted, distinct), added by id:
+    rows     {name: Rows}         a block's rows by id (kernels/rows.py), added by id:
                                   rows only one side has are taken as they are
 
 On the wire it is
@@ -23,28 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mr_rnn.counts import merge_counts
-
-
-@dataclass
-class Rows:
-    """Some rows of a block: ``values[k]`` is row ``ids[k]``; every other row is zero."""
-    ids: np.ndarray         # (n,) int64, sorted, distinct
-    values: np.ndarray      # (n, ...)
-
-    @classmethod
-    def of(cls, ids, values):
-        """Rows from ids in any order, with repeats added up (in the order given)."""
-        ids = np.asarray(ids, np.int64)
-        unique, where = np.unique(ids, return_inverse=True)
-        summed = np.zeros((len(unique),) + np.shape(values)[1:], np.float64)
-        np.add.at(summed, where, values)
-        return cls(unique, summed)
-
-    def dense(self, rows):
-        """As a (rows, ...) array, zeros where no row was sent."""
-        out = np.zeros((rows,) + self.values.shape[1:], self.values.dtype)
-        out[self.ids] = self.values
-        return out
+from mr_rnn.kernels.rows import Rows
 
 
 @dataclass
@@ -123,19 +102,9 @@ def add_packets(packets):
             else:
                 total.arrays[name] = np.array(array, np.float64)
         for name, rows in packet.rows.items():
-            total.rows[name] = _add_rows(total.rows.get(name), rows)
+            if name in total.rows:
+                total.rows[name] = total.rows[name].plus(rows)
+            else:
+                total.rows[name] = Rows(np.array(rows.ids, np.int64),
+                                        np.array(rows.values, np.float64))
     return total
-
-
-def _add_rows(total, rows):
-    if total is None:
-        return Rows(np.array(rows.ids, np.int64), np.array(rows.values, np.float64))
-    ids = np.union1d(total.ids, rows.ids)
-    values = np.empty((len(ids),) + total.values.shape[1:], np.float64)
-    mine, theirs = np.searchsorted(ids, total.ids), np.searchsorted(ids, rows.ids)
-    only_theirs = np.ones(len(ids), bool)
-    only_theirs[mine] = False
-    values[mine] = total.values
-    values[only_theirs] = 0.0
-    values[theirs] += rows.values
-    return Rows(ids, values)

@@ -3,7 +3,8 @@ import numpy as np
 
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.parallel import OrderedResults
-from mr_rnn.kernels.network import Batch, forward, loss_and_grads
+from mr_rnn.kernels.network import ID_AXES, Batch, forward, id_axes, loss_and_grads
+from mr_rnn.kernels.rows import Rows
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 
 
@@ -38,10 +39,15 @@ class GradientSum:
     reading the sums.
     """
 
-    def __init__(self, params, spec, pool=None):
+    def __init__(self, params, spec, pool=None, sparse=False):
+        """``sparse``: the blocks looked up by id (network.id_axes) are summed as
+        Rows of the ids the data touched, never as vocabulary-sized blocks."""
         self.params, self.spec = params, spec
         self.loss_sum, self.count = 0.0, 0
-        self.grads = {name: np.zeros(p.shape, np.float64) for name, p in params.items()}
+        self.sparse = id_axes(spec) if sparse else {}
+        self.grads = {name: Rows(np.zeros(0, np.int64), np.zeros((0,) + _slice(p, name), np.float64))
+                      if name in self.sparse else np.zeros(p.shape, np.float64)
+                      for name, p in params.items()}
         self.results = None if pool is None else OrderedResults(pool, 2 * pool.workers)
         self.pending, self.pending_rows, self.pending_steps = [], 0, 0
 
@@ -67,17 +73,28 @@ class GradientSum:
         return chunk
 
     def _compute(self, batch):
+        sparse = bool(self.sparse)
         if self.results is None:
-            self._add(loss_and_grads(self.params, self.spec, batch))
+            self._add(loss_and_grads(self.params, self.spec, batch, sparse))
             return
-        for result in self.results.submit(loss_and_grads, self.params, self.spec, batch):
+        for result in self.results.submit(loss_and_grads, self.params, self.spec, batch, sparse):
             self._add(result)
 
     def _add(self, result):
         self.loss_sum += result.loss_sum
         self.count += result.count
         for name, grad in result.grads.items():
-            self.grads[name] += grad
+            if name in self.sparse:
+                self.grads[name] = self.grads[name].plus(grad)
+            else:
+                self.grads[name] += grad
+
+
+def _slice(param, name):
+    """The shape of one id's slice of a block looked up by id."""
+    shape = list(param.shape)
+    del shape[ID_AXES[name]]
+    return tuple(shape)
 
 
 def join_batches(batches, per_step):

@@ -13,10 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from mr_rnn.kernels import losses
+from mr_rnn.kernels.rows import Rows
 from mr_rnn.kernels.cells import (GATES, gate_major, input_affine, layer_backward, layer_forward,
                                   pytorch_rows, sum_rows)
 
 HEADS = ('per_step', 'last_step')
+# the blocks a token id indexes, and along which axis (kernels/rows.py)
+ID_AXES = {'rnn.weight_ih_l0': 1}
+
+
+def id_axes(spec):
+    """{block name: its id axis} of the blocks looked up by token id."""
+    return dict(ID_AXES) if spec.token_input else {}
 LOSSES = ('xent', 'mse')
 
 
@@ -214,8 +222,10 @@ def longest_first(batch):
     return Batch(np.asarray(batch.x)[order], mask[order], np.asarray(batch.y)[order]), active
 
 
-def loss_and_grads(params, spec, batch):
-    """Sum of per-element losses over the batch and its gradient.
+def loss_and_grads(params, spec, batch, sparse=False):
+    """Sum of per-element losses over the batch and its gradient; ``sparse``:
+    the gradient of the blocks looked up by id (ID_AXES) as Rows of the ids
+    the batch holds, not a vocabulary-sized block.
 
     Padded steps cost no recurrent products: rows go longest first, and the
     layers skip the rows that have ended (cells.layer_forward)."""
@@ -264,8 +274,11 @@ def loss_and_grads(params, spec, batch):
             ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
             # steps after a row's last real one get no gradient: skip their rows
             reach = np.logical_or.accumulate(mask[:, ::-1], axis=1)[:, ::-1]
-            grads['rnn.weight_ih_l0'] = pytorch_rows(
-                cell, _scatter_columns(dxp3, ids, w_ih.shape[1], reach.T.reshape(-1)))
+            touched, columns = _token_columns(dxp3, ids, reach.T.reshape(-1))   # (n, G, H)
+            # PyTorch's rows of each column: (n, G*H)
+            columns = pytorch_rows(cell, columns.transpose(1, 2, 0)).T
+            grads['rnn.weight_ih_l0'] = Rows(touched, np.ascontiguousarray(columns)) \
+                if sparse else Rows(touched, columns).dense(w_ih.shape, ID_AXES['rnn.weight_ih_l0'])
             continue
         below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
         below2 = below.reshape(T * B, -1)                          # (T*B, D)
@@ -280,10 +293,10 @@ def loss_and_grads(params, spec, batch):
     return LossAndGrads(float(loss_sum), int(count), grads)
 
 
-def _scatter_columns(dxp3, ids, vocab, real):
-    """Gradient of the gathered table rows: dxp3 (G, N, H) rows summed per token
-    id -> (G, H, V), reading only the rows where ``real`` (N,) is True (the
-    others are zero).
+def _token_columns(dxp3, ids, real):
+    """Gradient of the gathered table columns: dxp3 (G, N, H) rows summed per
+    token id -> (the distinct ids, (n, G, H) their sums), reading only the rows
+    where ``real`` (N,) is True (the others are zero).
 
     Sort the rows by id once, then one contiguous row sum per distinct id (a
     matrix-vector product with ones, sum_rows): several times faster than
@@ -296,7 +309,7 @@ def _scatter_columns(dxp3, ids, vocab, real):
     ends = np.r_[starts[1:], len(order)]
     rows = np.take(dxp3, order, axis=1)                            # (G, N, H) grouped by id
     ones = np.ones(len(order), dxp3.dtype)
-    grad = np.zeros((vocab, dxp3.shape[0], dxp3.shape[2]), dxp3.dtype)   # (V, G, H)
-    for start, end, token in zip(starts.tolist(), ends.tolist(), sorted_ids[starts].tolist()):
-        np.matmul(ones[start:end], rows[:, start:end], out=grad[token])
-    return grad.transpose(1, 2, 0)
+    sums = np.empty((len(starts), dxp3.shape[0], dxp3.shape[2]), dxp3.dtype)   # (n, G, H)
+    for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
+        np.matmul(ones[start:end], rows[:, start:end], out=sums[k])
+    return sorted_ids[starts], sums

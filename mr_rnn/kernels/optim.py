@@ -80,6 +80,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mr_rnn.kernels.rows import Rows
+
 STATE_NAMES = {
     'sgd': (),
     'momentum': ('momentum_buffer',),
@@ -182,12 +184,18 @@ def init_state(config, param):
     return {name: np.zeros(param.shape, np.float64) for name in STATE_NAMES[config.name]}
 
 
-def apply_update(config, param, grad, state, step, lr=None):
-    """Return (new param in param's dtype, new state). ``step`` counts from 1."""
+def apply_update(config, param, grad, state, step, lr=None, id_axis=0):
+    """Return (new param in param's dtype, new state). ``step`` counts from 1.
+    ``grad`` may be Rows (kernels/rows.py) of the block's ``id_axis``: the
+    result is then bit for bit the dense gradient's, without forming it."""
     lr = config.lr if lr is None else lr
     p = param.astype(np.float64)
-    g = np.asarray(grad, np.float64)
     name = config.name
+    if isinstance(grad, Rows):
+        if not (config.weight_decay and name != 'adamw'):
+            return _rows_update(config, param, p, grad, state, step, lr, id_axis)
+        grad = grad.dense(param.shape, id_axis)      # L2 decay: every row has a gradient
+    g = np.asarray(grad, np.float64)
     if config.weight_decay and name != 'adamw':
         g = g + config.weight_decay * p
     new_state = {}
@@ -243,6 +251,59 @@ def weighted_mean(weighted_sums, weight):
 
 def mean_gradient(grad_sum, count):
     """The gradient of the mean loss from a gradient *sum* over ``count`` targets
-    (docs/design.md §3.3), and its squared norm."""
+    (docs/design.md §3.3), and its squared norm; Rows stay Rows."""
+    if isinstance(grad_sum, Rows):
+        grad = Rows(grad_sum.ids, np.asarray(grad_sum.values, np.float64) / count)
+        return grad, grad.squared_norm()
     grad = np.asarray(grad_sum, np.float64) / count
     return grad, float(np.dot(grad.ravel(), grad.ravel()))
+
+
+def _rows_update(config, param, p, rows, state, step, lr, axis):
+    """apply_update for a gradient that is zero but in ``rows``: the state of
+    every row decays as the dense update's would (a momentum or Adam moment
+    moves a row whose gradient is zero this round), the gradient is added
+    where it is given. Each element is computed by the dense update's own
+    expression, so the result is bit for bit the same. ``p``: param in float64."""
+    def at_ids(array):                    # a view with the ids first
+        return np.moveaxis(array, axis, 0)
+
+    ids, g = rows.ids, np.asarray(rows.values, np.float64)
+    name, new_state = config.name, {}
+    p_ids = at_ids(p)[ids]
+    if name == 'sgd':
+        at_ids(p)[ids] = p_ids - lr * g
+        return p.astype(param.dtype), new_state
+    if name in ('momentum', 'nesterov'):
+        old = state['momentum_buffer']
+        buf = new_state['momentum_buffer'] = config.momentum * old
+        at_ids(buf)[ids] = config.momentum * at_ids(old)[ids] + g
+        if name == 'momentum':
+            return (p - lr * buf).astype(param.dtype), new_state
+        delta = lr * (config.momentum * buf)            # g + μ b with g = 0: μ b
+        at_ids(delta)[ids] = lr * (g + config.momentum * at_ids(buf)[ids])
+        return (p - delta).astype(param.dtype), new_state
+    if name in ('adagrad', 'rmsprop'):
+        kind = 'sum' if name == 'adagrad' else 'square_avg'
+        old = state[kind]
+        if name == 'adagrad':
+            total = new_state[kind] = old.copy()         # s + 0 g²
+            at_ids(total)[ids] = at_ids(old)[ids] + g * g
+            at_ids(p)[ids] = p_ids - lr * g / (np.sqrt(at_ids(total)[ids]) + config.eps_adagrad)
+        else:
+            v = new_state[kind] = config.alpha * old
+            at_ids(v)[ids] = config.alpha * at_ids(old)[ids] + (1 - config.alpha) * g * g
+            at_ids(p)[ids] = p_ids - lr * g / (np.sqrt(at_ids(v)[ids]) + config.eps)
+        return p.astype(param.dtype), new_state
+    # adam, adamw: every row with a moment moves
+    if name == 'adamw':
+        p = p * (1 - lr * config.weight_decay)
+    m_old, v_old = state['exp_avg'], state['exp_avg_sq']
+    m = new_state['exp_avg'] = config.beta1 * m_old
+    v = new_state['exp_avg_sq'] = config.beta2 * v_old
+    at_ids(m)[ids] = config.beta1 * at_ids(m_old)[ids] + (1 - config.beta1) * g
+    at_ids(v)[ids] = config.beta2 * at_ids(v_old)[ids] + (1 - config.beta2) * g * g
+    bias1 = 1 - config.beta1 ** step
+    bias2 = 1 - config.beta2 ** step
+    delta = (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + config.eps)
+    return (p - delta).astype(param.dtype), new_state

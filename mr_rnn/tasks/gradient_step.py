@@ -25,7 +25,9 @@ norm and clips exactly as clipping the one concatenated gradient would.
 from mr_rnn.codec.checkpoint import OPTIM_PREFIX
 from mr_rnn.codec.wire import Packet
 from mr_rnn.kernels.accumulate import GradientSum
+from mr_rnn.kernels.network import id_axes
 from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
+from mr_rnn.kernels.rows import Rows
 from mr_rnn.tasks.shard import Shard
 from mr_rnn.tasks.totals import STATS_KEY, loss_packet
 
@@ -36,7 +38,8 @@ class GradientMap(Shard):
     """The map of one task: ``add(record)`` each record, then ``finish()``."""
 
     def __init__(self, model, routing, pool=None):
-        self.sums = GradientSum(model.params, model.spec, pool=pool)
+        # the blocks looked up by id travel as the rows of the ids this shard touched
+        self.sums = GradientSum(model.params, model.spec, pool=pool, sparse=True)
         super().__init__(model, routing, self.sums, samples=True)
 
     def finish(self):
@@ -45,20 +48,31 @@ class GradientMap(Shard):
         yield STATS_KEY, loss_packet(self.stats, self.sums)
         if self.sums.count:
             for name, grad in self.sums.grads.items():
-                yield name, Packet({'count': self.sums.count}, {'grad': grad})
+                yield name, gradient_packet(grad, {'count': self.sums.count})
+
+
+def gradient_packet(grad, scalars=None):
+    """A gradient, dense or as Rows (the blocks looked up by id), in a packet."""
+    if isinstance(grad, Rows):
+        return Packet(scalars or {}, rows={'grad': grad})
+    return Packet(scalars or {}, {'grad': grad})
+
+
+def _gradient(total):
+    return total.rows['grad'] if 'grad' in total.rows else total.arrays['grad']
 
 
 def reduce_update(model, key, total):
     """(param name, summed packet) -> (param name, the updated block)"""
-    grad, grad_sq = mean_gradient(total.arrays['grad'], total.scalars['count'])
+    grad, grad_sq = mean_gradient(_gradient(total), total.scalars['count'])
     yield key, updated_block(model, key, grad, grad_sq)
 
 
 def reduce_share_norms(model, key, total):
     """(param name, summed packet) -> (param name, {grad: the mean gradient})
                                    -> (every param name, {sq.<param name>: its squared norm})"""
-    grad, grad_sq = mean_gradient(total.arrays['grad'], total.scalars['count'])
-    yield key, Packet(arrays={'grad': grad})
+    grad, grad_sq = mean_gradient(_gradient(total), total.scalars['count'])
+    yield key, gradient_packet(grad)
     for name in model.params:
         yield name, Packet({SQ + key: grad_sq})
 
@@ -67,12 +81,16 @@ def reduce_clip_and_update(model, key, total):
     """(param name, {grad} and every block's {sq.<name>}) -> (param name, the updated block)"""
     norms = {k[len(SQ):]: v for k, v in total.scalars.items() if k.startswith(SQ)}
     factor = clip_factor(global_norm(norms), model.config.optimizer.clip_norm)
-    yield key, updated_block(model, key, total.arrays['grad'] * factor, norms[key])
+    grad = _gradient(total)
+    grad = Rows(grad.ids, grad.values * factor) if isinstance(grad, Rows) else grad * factor
+    yield key, updated_block(model, key, grad, norms[key])
 
 
 def updated_block(model, name, grad, grad_sq):
-    """One optimizer step of block ``name``: {grad_sq} + {param, optim.<state>}."""
+    """One optimizer step of block ``name``: {grad_sq} + {param, optim.<state>}.
+    A Rows gradient updates the block as its dense form would (optim.apply_update)."""
     param, state = apply_update(model.config.optimizer, model.params[name], grad,
-                                model.optim_state[name], step=model.optim_step + 1, lr=model.lr())
+                                model.optim_state[name], step=model.optim_step + 1, lr=model.lr(),
+                                id_axis=id_axes(model.spec).get(name, 0))
     return Packet({'grad_sq': grad_sq},
                   {'param': param, **{OPTIM_PREFIX + k: v for k, v in state.items()}})

@@ -1,0 +1,133 @@
+"""The input weights of token ids travel as rows (kernels/rows.py): the ids a
+shard touched, added by id, and the update they make is the dense one."""
+import json
+
+import numpy as np
+import pytest
+
+from helpers import load_arrays, max_relative_difference, train, write_jsonl
+from mr_rnn.codec.wire import Packet, add_packets, decode_packet, encode_packet
+from mr_rnn.config import TrainConfig
+from mr_rnn.data.routing import Routing
+from mr_rnn.data.schema import DataSchema
+from mr_rnn.data.task_input import Record
+from mr_rnn.data.records import Sequence
+from mr_rnn.kernels.accumulate import GradientSum
+from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
+from mr_rnn.kernels.optim import STATE_NAMES, OptimizerConfig, apply_update
+from mr_rnn.kernels.rows import Rows
+from mr_rnn.model import Model
+from mr_rnn.tasks.gradient_step import GradientMap
+
+
+def random_rows(rng, vocab, width, n):
+    ids = np.sort(rng.choice(vocab, n, replace=False))
+    return Rows(ids, rng.normal(size=(n, width)))
+
+
+@pytest.mark.parametrize('name', sorted(STATE_NAMES))
+@pytest.mark.parametrize('axis', [0, 1])
+@pytest.mark.parametrize('weight_decay', [0.0, 0.01])
+def test_a_rows_update_is_bit_for_bit_the_dense_update(name, axis, weight_decay):
+    rng = np.random.default_rng(len(name) + axis)
+    vocab, width = 50, 6
+    shape = (vocab, width) if axis == 0 else (width, vocab)
+    config = OptimizerConfig(name=name, lr=0.01, weight_decay=weight_decay)
+    param = rng.normal(size=shape).astype(np.float32)
+    # state from earlier rounds on every row: rows without a gradient now still move
+    state = {k: np.abs(rng.normal(size=shape)) for k in STATE_NAMES[name]}
+    rows = random_rows(rng, vocab, width, 7)
+    dense = rows.dense(shape, axis)
+    assert np.count_nonzero(np.moveaxis(dense, axis, 0).any(axis=1)) == 7
+    want_p, want_state = apply_update(config, param, dense, state, step=3)
+    got_p, got_state = apply_update(config, param, rows, state, step=3, id_axis=axis)
+    assert got_p.dtype == param.dtype
+    assert np.array_equal(got_p, want_p)
+    assert got_state.keys() == want_state.keys()
+    for k in want_state:
+        assert np.array_equal(got_state[k], want_state[k]), k
+    if state and name in ('momentum', 'nesterov', 'adam', 'adamw'):
+        untouched = np.setdiff1d(np.arange(vocab), rows.ids)
+        moved = np.moveaxis(got_p, axis, 0)[untouched] != np.moveaxis(param, axis, 0)[untouched]
+        assert moved.any()          # their moments move them
+
+
+def test_rows_travel_on_the_wire_and_add_by_id_as_their_dense_blocks_do():
+    rng = np.random.default_rng(0)
+    parts = [random_rows(rng, 40, 3, n) for n in (5, 9, 1)]
+    decoded = [decode_packet(encode_packet(Packet({'count': 2}, rows={'g': r}))) for r in parts]
+    for got, sent in zip(decoded, parts):
+        assert np.array_equal(got.rows['g'].ids, sent.ids)
+        assert np.array_equal(got.rows['g'].values, sent.values)
+    total = add_packets(decoded)
+    dense = np.zeros((40, 3))
+    for r in parts:
+        dense += r.dense((40, 3))
+    assert np.array_equal(total.rows['g'].dense((40, 3)), dense)
+    assert total.scalars == {'count': 6}
+
+
+def token_batches(rng, vocab, ids_used, batches=4, rows=5, steps=6):
+    for _ in range(batches):
+        x = rng.choice(ids_used, size=(rows, steps))
+        mask = np.arange(steps)[None, :] < rng.integers(1, steps + 1, size=rows)[:, None]
+        yield Batch(np.where(mask, x, 0), mask, rng.integers(3, size=rows))
+
+
+def test_gradient_sums_as_rows_are_the_dense_sums_bit_for_bit():
+    spec = NetworkSpec('lstm', 300, 4, 1, 3, True, 'last_step', 'xent')
+    params = init_params(spec, 0, np.float64)
+    dense, sparse = GradientSum(params, spec), GradientSum(params, spec, sparse=True)
+    for batch in token_batches(np.random.default_rng(1), 300, np.arange(0, 300, 7)):
+        dense.add(batch)
+        sparse.add(batch)
+    dense.finish()
+    sparse.finish()
+    rows = sparse.grads['rnn.weight_ih_l0']
+    assert isinstance(rows, Rows) and len(rows.ids) < 300 // 7 + 1
+    assert np.array_equal(rows.dense(params['rnn.weight_ih_l0'].shape, 1),
+                          dense.grads['rnn.weight_ih_l0'])
+    for name in params:
+        if name != 'rnn.weight_ih_l0':
+            assert np.array_equal(sparse.grads[name], dense.grads[name]), name
+
+
+def emitted_bytes(vocab, records):
+    """What one gradient map task emits on ``records`` for a one-hot classifier
+    over ``vocab`` ids (LSTM 16)."""
+    schema = DataSchema('jsonl', 'classify', True, vocab, False, 2)
+    model = Model.initial(TrainConfig.from_dict({'model': {'hidden': 16}}), schema)
+    task = GradientMap(model, Routing())
+    for i, raw in enumerate(records):
+        task.add(Record(raw, f'f:{i + 1}', 'f', lambda raw=raw: task.read_line(raw)))
+    return sum(len(encode_packet(packet)) for _, packet in task.finish())
+
+
+def test_a_map_task_emits_about_as_much_at_200k_ids_as_at_1k():
+    rng = np.random.default_rng(2)
+    used = rng.choice(1000, 300, replace=False)        # the same distinct ids in both
+    records = [json.dumps({'x': rng.choice(used, 30).tolist(), 'y': int(rng.integers(2))})
+               .encode() for _ in range(200)]
+    small, large = emitted_bytes(1000, records), emitted_bytes(200_000, records)
+    assert large <= 1.5 * small, (small, large)
+
+
+def token_records(n, vocab, seed):
+    rng = np.random.default_rng(seed)
+    return [{'x': rng.integers(vocab, size=int(rng.integers(2, 9))).tolist(),
+             'y': int(rng.integers(3))} for _ in range(n)]
+
+
+def test_weights_with_rows_agree_across_runners_and_split_files(tmp_path):
+    records = token_records(120, 400, seed=5) + [{'x': [399], 'y': 2}] * 2
+    whole = write_jsonl(tmp_path / 'all.jsonl', records)
+    parts = [write_jsonl(tmp_path / f'part-{k}.jsonl', records[k::3]) for k in range(3)]
+    flags = ['--hidden', '5', '--dtype', 'float64', '--max-iter', '3', '--batch-size', '8',
+             '--optimizer', 'adam', '--lr', '0.05', '--quiet']
+    assert train(tmp_path / 'inline', [whole], *flags) == 0
+    assert train(tmp_path / 'local', [whole], *flags, '-r', 'local', '--num-cores', '2') == 0
+    assert train(tmp_path / 'split', parts, *flags, '-r', 'local', '--num-cores', '2') == 0
+    a = load_arrays(tmp_path / 'inline' / 'final.npz')
+    assert a['rnn.weight_ih_l0'].shape == (20, 400)
+    for other in ('local', 'split'):
+        assert max_relative_difference(a, load_arrays(tmp_path / other / 'final.npz')) < 1e-9
