@@ -11,7 +11,6 @@ from mr_rnn.config import TrainConfig
 from mr_rnn.data.routing import Routing
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.data.task_input import Record
-from mr_rnn.data.records import Sequence
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
 from mr_rnn.kernels.optim import STATE_NAMES, OptimizerConfig, apply_update
