@@ -23,6 +23,7 @@ GRUCell pages, "stable" docs, v2.x):
                 weight_ih_l[k] = (W_ir|W_iz|W_in), shape (3*hidden_size, input_size)
   Multi-layer: the input of layer l ≥ 2 is the hidden state h_t of layer l-1
   (no dropout here).  h_0 = c_0 = 0.
+  Embedding (torch.nn.Embedding): a token's input is row x_t of embedding.weight.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def run_sequence(params, spec, x_row, length):
     c = [np.zeros(H) for _ in range(spec.layers)]
     tops = []
     for t in range(length):
-        if spec.token_input:
+        if "embedding.weight" in p:       # torch.nn.Embedding: the id's row of the table
+            inp = p["embedding.weight"][int(x_row[t])].copy()
+        elif spec.token_input:
             inp = one_hot(x_row[t], spec.input_size)
         else:
             inp = np.asarray(x_row[t], dtype=np.float64)

@@ -3,7 +3,8 @@ import numpy as np
 
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.parallel import OrderedResults
-from mr_rnn.kernels.network import ID_AXES, Batch, forward, id_axes, loss_and_grads
+from mr_rnn.kernels.lookup import ID_AXES, id_axes
+from mr_rnn.kernels.network import Batch, forward, loss_and_grads
 from mr_rnn.kernels.rows import Rows
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 

@@ -13,18 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mr_rnn.kernels import losses
-from mr_rnn.kernels.rows import Rows
+from mr_rnn.kernels.lookup import EMBEDDING, column_rows, gather_columns, table_rows
 from mr_rnn.kernels.cells import (GATES, gate_major, input_affine, layer_backward, layer_forward,
                                   pytorch_rows, sum_rows)
 
 HEADS = ('per_step', 'last_step')
-# the blocks a token id indexes, and along which axis (kernels/rows.py)
-ID_AXES = {'rnn.weight_ih_l0': 1}
-
-
-def id_axes(spec):
-    """{block name: its id axis} of the blocks looked up by token id."""
-    return dict(ID_AXES) if spec.token_input else {}
 LOSSES = ('xent', 'mse')
 
 
@@ -38,6 +31,7 @@ class NetworkSpec:
     token_input: bool   # x holds token ids, looked up in weight_ih_l0's columns
     head: str           # per_step | last_step
     loss: str           # xent | mse
+    embed: int = 0      # token input: an embedding table of this width first (0: one-hot)
 
     def __post_init__(self):
         if self.cell not in GATES:
@@ -47,6 +41,8 @@ class NetworkSpec:
         for name in ('input_size', 'hidden', 'layers', 'output_size'):
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be at least 1')
+        if self.embed and not self.token_input:
+            raise ValueError('an embedding needs token input')
 
 
 @dataclass
@@ -65,9 +61,9 @@ class LossAndGrads:
 
 def param_shapes(spec):
     G, H = GATES[spec.cell] * spec.hidden, spec.hidden
-    shapes = {}
+    shapes = {EMBEDDING: (spec.input_size, spec.embed)} if spec.embed else {}
     for k in range(spec.layers):
-        shapes[f'rnn.weight_ih_l{k}'] = (G, spec.input_size if k == 0 else H)
+        shapes[f'rnn.weight_ih_l{k}'] = (G, (spec.embed or spec.input_size) if k == 0 else H)
         shapes[f'rnn.weight_hh_l{k}'] = (G, H)
         shapes[f'rnn.bias_ih_l{k}'] = (G,)
         shapes[f'rnn.bias_hh_l{k}'] = (G,)
@@ -86,12 +82,15 @@ def init_params(spec, seed, dtype=np.float32, scheme='pytorch', forget_bias=None
                 ±sqrt(6 / (fan_in + fan_out)); biases zero
     orthogonal: as xavier, but each gate's block of W_hh a random orthogonal matrix
     forget_bias (LSTM): bias_ih's forget-gate slice set to it, bias_hh's to zero
+    the embedding table (any scheme): normal(0, 1), as torch.nn.Embedding's
     """
     rng = np.random.default_rng(seed)
     bound = 1.0 / np.sqrt(spec.hidden)
     params = {}
     for name, shape in param_shapes(spec).items():
-        if scheme == 'pytorch':
+        if name == EMBEDDING:
+            value = rng.normal(size=shape)
+        elif scheme == 'pytorch':
             value = rng.uniform(-bound, bound, shape)
         elif len(shape) == 1:
             value = np.zeros(shape)
@@ -127,14 +126,9 @@ def _input_projection(params, spec, k, inp):
     """inp: (T, B) token ids, (T, B, D) inputs or the layer below's (T, B, H)
     -> xp (G, T, B, H), gate-major, as cells.layer_forward takes it."""
     w_ih = params[f'rnn.weight_ih_l{k}']
-    if k == 0 and spec.token_input:
-        # a one-hot input times W_ih is a column of W_ih: gather the columns of
-        # the ids this batch holds, bias included; never the whole vocabulary
-        ids, where = np.unique(inp, return_inverse=True)
-        w, b = input_affine(spec.cell, w_ih[:, ids], params[f'rnn.bias_ih_l{k}'],
-                            params[f'rnn.bias_hh_l{k}'])         # (G, n, H), (G, H)
-        table = w + b[:, None, :]                                 # (G, n, H)
-        return np.take(table, where.reshape(inp.shape), axis=1)   # (G, T, B, H)
+    if k == 0 and spec.token_input and not spec.embed:
+        return gather_columns(spec.cell, w_ih, params['rnn.bias_ih_l0'],
+                              params['rnn.bias_hh_l0'], inp)     # (G, T, B, H)
     w, b = input_affine(spec.cell, w_ih, params[f'rnn.bias_ih_l{k}'],
                         params[f'rnn.bias_hh_l{k}'])             # (G, D, H), (G, H)
     T, B, D = inp.shape
@@ -156,6 +150,8 @@ def run_layers(params, spec, x, state=None, active=None):
     Returns (top hidden states (T, B, H), caches, final states).
     """
     inp = _time_major(x, spec, params['head.weight'].dtype)
+    if spec.embed:
+        inp = np.take(params[EMBEDDING], inp, axis=0)                # (T, B, D)
     caches, finals = [], []
     for k in range(spec.layers):
         xp = _input_projection(params, spec, k, inp)
@@ -270,46 +266,26 @@ def loss_and_grads(params, spec, batch, sparse=False):
             db_ih[2 * H:] = sum_rows(dxp3[2])
         grads[f'rnn.bias_ih_l{k}'] = db_ih
         w_ih = params[f'rnn.weight_ih_l{k}']
-        if k == 0 and spec.token_input:
-            ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
-            # steps after a row's last real one get no gradient: skip their rows
-            reach = np.logical_or.accumulate(mask[:, ::-1], axis=1)[:, ::-1]
-            touched, columns = _token_columns(dxp3, ids, reach.T.reshape(-1))   # (n, G, H)
-            # PyTorch's rows of each column: (n, G*H)
-            columns = pytorch_rows(cell, columns.transpose(1, 2, 0)).T
-            grads['rnn.weight_ih_l0'] = Rows(touched, np.ascontiguousarray(columns)) \
-                if sparse else Rows(touched, columns).dense(w_ih.shape, ID_AXES['rnn.weight_ih_l0'])
+        if k == 0 and spec.token_input and not spec.embed:
+            rows = column_rows(cell, dxp3, batch)
+            grads['rnn.weight_ih_l0'] = rows if sparse else rows.dense(w_ih.shape, axis=1)
             continue
-        below = caches[k - 1].h if k > 0 else _time_major(batch.x, spec, w_ih.dtype)
+        if k > 0:
+            below = caches[k - 1].h
+        elif spec.embed:
+            below = np.take(params[EMBEDDING], _time_major(batch.x, spec, None), axis=0)
+        else:
+            below = _time_major(batch.x, spec, w_ih.dtype)
         below2 = below.reshape(T * B, -1)                          # (T*B, D)
         grads[f'rnn.weight_ih_l{k}'] = pytorch_rows(
             cell, np.matmul(dxp3.transpose(0, 2, 1), below2))      # (G, H, D)
-        if k > 0:
+        if k > 0 or spec.embed:
             w_g = gate_major(cell, w_ih)                           # (G, H, D)
             d_below = dxp3[0] @ w_g[0]
             for g in range(1, G):
                 d_below += dxp3[g] @ w_g[g]
-            d_top = d_below.reshape(T, B, -1)                      # (T, B, H)
+            d_top = d_below.reshape(T, B, -1)                      # (T, B, H) or (T, B, D)
+    if spec.embed:
+        rows = table_rows(d_top, batch)
+        grads[EMBEDDING] = rows if sparse else rows.dense(params[EMBEDDING].shape)
     return LossAndGrads(float(loss_sum), int(count), grads)
-
-
-def _token_columns(dxp3, ids, real):
-    """Gradient of the gathered table columns: dxp3 (G, N, H) rows summed per
-    token id -> (the distinct ids, (n, G, H) their sums), reading only the rows
-    where ``real`` (N,) is True (the others are zero).
-
-    Sort the rows by id once, then one contiguous row sum per distinct id (a
-    matrix-vector product with ones, sum_rows): several times faster than
-    np.add.at, np.add.reduceat or a product with the one-hot matrix.
-    """
-    positions = np.flatnonzero(real)
-    order = positions[np.argsort(ids[positions], kind='stable')]
-    sorted_ids = ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    rows = np.take(dxp3, order, axis=1)                            # (G, N, H) grouped by id
-    ones = np.ones(len(order), dxp3.dtype)
-    sums = np.empty((len(starts), dxp3.shape[0], dxp3.shape[2]), dxp3.dtype)   # (n, G, H)
-    for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
-        np.matmul(ones[start:end], rows[:, start:end], out=sums[k])
-    return sorted_ids[starts], sums

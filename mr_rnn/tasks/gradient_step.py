@@ -25,7 +25,7 @@ norm and clips exactly as clipping the one concatenated gradient would.
 from mr_rnn.codec.checkpoint import OPTIM_PREFIX
 from mr_rnn.codec.wire import Packet
 from mr_rnn.kernels.accumulate import GradientSum
-from mr_rnn.kernels.network import id_axes
+from mr_rnn.kernels.lookup import id_axes
 from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
 from mr_rnn.kernels.rows import Rows
 from mr_rnn.tasks.shard import Shard
