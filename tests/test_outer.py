@@ -10,6 +10,7 @@ from helpers import load_arrays, max_relative_difference, metrics, sequence_reco
 from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mr_rnn.codec.wire import Packet
 from mr_rnn.config import ConfigError, TrainConfig
+from mr_rnn.driver.stopping import best_iteration
 from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.kernels.accumulate import LocalTraining
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
@@ -240,3 +241,24 @@ def test_inner_work_flags_are_checked():
         TrainConfig(outer_momentum=1.0)
     with pytest.raises(ConfigError, match='--outer-optimizer'):
         TrainConfig(outer_optimizer='adam')
+
+
+def test_average_mode_without_validation_names_the_inner_loss_and_keeps_the_newest_as_best(
+        tmp_path, capsys):
+    """The tasks' inner loss is no loss of the averaged weights: the progress
+    line says which loss it is, and best.npz is not chosen by it."""
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(40, seed=8))
+    run = tmp_path / 'run'
+    assert train(run, [data], '--mode', 'average', '--hidden', '4', '--max-iter', '4',
+                 '--local-steps', '3', '--lr', '0.5', '--tol', '0') == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('iter')]
+    assert len(lines) == 5 and all(' inner loss ' in ln for ln in lines)
+    assert np.array_equal(load_arrays(run / 'best.npz')['head.bias'],
+                          load_arrays(run / 'final.npz')['head.bias'])
+    rows = [{'iteration': k, 'train_loss': loss, 'val_loss': None}
+            for k, loss in enumerate([1.0, 0.5, 0.7])]
+    assert best_iteration(rows, TrainConfig(mode='average')) == 2
+    assert best_iteration(rows, TrainConfig()) == 1
+    rows[-1]['val_loss'] = 0.9
+    rows[0]['val_loss'], rows[1]['val_loss'] = 0.95, 0.8
+    assert best_iteration(rows, TrainConfig(mode='average')) == 1

@@ -72,7 +72,13 @@ def diverged(loss, history, config):
     return rounds if rounds >= config.divergence_rounds else 0
 
 
-def best_iteration(history):
-    """The iteration best.npz holds: the lowest validation (else training) loss."""
-    key = 'val_loss' if history[-1]['val_loss'] is not None else 'train_loss'
-    return min(history, key=lambda r: r[key])['iteration']
+def best_iteration(history, config):
+    """The iteration best.npz holds: the lowest validation loss; without
+    validation data, the lowest training loss, or in average mode the newest
+    checkpoint: its rounds' training loss is the tasks' inner loss, which the
+    averaged weights never had (docs/design.md §3.5)."""
+    if history[-1]['val_loss'] is not None:
+        return min(history, key=lambda r: r['val_loss'])['iteration']
+    if config.mode == 'average':
+        return history[-1]['iteration']
+    return min(history, key=lambda r: r['train_loss'])['iteration']

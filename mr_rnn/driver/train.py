@@ -57,7 +57,7 @@ class Trainer:
         self.runner_args = list(runner_args)
         self.echo, self.warn = echo, warn
         # each metrics row once written, with the config (driver/progress.py shows it)
-        self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
+        self.on_row = on_row or (lambda row, config: echo(progress_line(row, config)))
         self.job_retries, self.keep_checkpoints = job_retries, keep_checkpoints
         self.inputs = None
         self.stop_reason = None             # why train() stopped, for the final line
@@ -136,7 +136,7 @@ class Trainer:
                 # loss, and they have diverged as surely as a NaN loss says
                 model, history = self.recover(model, math.nan, history)
                 continue
-            self.run.prune(self.keep_checkpoints, [stopping.best_iteration(history)])
+            self.run.prune(self.keep_checkpoints, [stopping.best_iteration(history, model.config)])
             plot_losses(self.run)
 
     def measure(self, job, model, listed):
@@ -179,7 +179,7 @@ class Trainer:
         self.run.append_metrics(row)
         history.append(row)
         self.on_row(row, model.config)
-        if stopping.best_iteration(history) == model.iteration:
+        if stopping.best_iteration(history, model.config) == model.iteration:
             self.run.publish('best.npz', model.iteration)
 
     def recover(self, model, loss, history, rounds=1):
