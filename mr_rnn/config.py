@@ -17,7 +17,7 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 
 from mr_rnn.errors import MrRnnError
-from mr_rnn.kernels.accumulate import AUTO_MIN_STEPS
+from mr_rnn.kernels.local_training import AUTO_MIN_STEPS
 from mr_rnn.kernels.optim import OUTER_OPTIMIZERS, BadSetting, OptimizerConfig
 
 CELLS = ('rnn', 'lstm', 'gru')

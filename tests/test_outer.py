@@ -12,7 +12,7 @@ from mr_rnn.codec.wire import Packet
 from mr_rnn.config import ConfigError, TrainConfig
 from mr_rnn.driver.stopping import best_iteration
 from mr_rnn.jobs.mr_average_step import MRAverageStep
-from mr_rnn.kernels.accumulate import LocalTraining
+from mr_rnn.kernels.local_training import LocalTraining
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
 from mr_rnn.kernels.optim import OptimizerConfig
 from mr_rnn.model import Model
@@ -197,7 +197,7 @@ def test_local_epochs_take_that_share_of_a_pass(epochs, steps):
 
 
 def test_default_inner_work_is_a_pass_but_at_least_the_minimum_steps():
-    from mr_rnn.kernels.accumulate import AUTO_MIN_STEPS
+    from mr_rnn.kernels.local_training import AUTO_MIN_STEPS
     small = _local(_dense_batches(3))
     small.train()
     large = _local(_dense_batches(AUTO_MIN_STEPS + 5))

@@ -13,7 +13,8 @@ from mr_rnn.data.schema import DataSchema
 from mr_rnn.data.task_input import Record
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
-from mr_rnn.kernels.optim import STATE_NAMES, OptimizerConfig, apply_update
+from mr_rnn.kernels.local_training import LocalTraining
+from mr_rnn.kernels.optim import STATE_NAMES, OptimizerConfig, apply_update, mean_from_changes
 from mr_rnn.kernels.rows import Rows
 from mr_rnn.model import Model
 from mr_rnn.tasks.gradient_step import GradientMap
@@ -130,3 +131,26 @@ def test_weights_with_rows_agree_across_runners_and_split_files(tmp_path):
     assert a['rnn.weight_ih_l0'].shape == (20, 400)
     for other in ('local', 'split'):
         assert max_relative_difference(a, load_arrays(tmp_path / other / 'final.npz')) < 1e-9
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'momentum', 'adagrad'])
+def test_local_training_on_touched_rows_is_the_dense_local_training(optimizer):
+    spec = NetworkSpec('gru', 300, 4, 1, 3, True, 'last_step', 'xent')
+    params = init_params(spec, 0, np.float64)
+    config = OptimizerConfig(name=optimizer, lr=0.05)
+    runs = {}
+    for sparse in (False, True):
+        local = LocalTraining(params, spec, {n: {} for n in params}, config, 0.05, 0,
+                              local_steps=6, keep_state=False, sparse=sparse)
+        for batch in token_batches(np.random.default_rng(4), 300, np.arange(0, 300, 5)):
+            local.add(batch)
+        local.train()
+        runs[sparse] = local
+    dense, rows = runs[False], runs[True]
+    for name in params:
+        assert np.array_equal(rows.params[name], dense.params[name]), name
+    change, _ = rows.weighted()['rnn.weight_ih_l0']
+    assert isinstance(change, Rows) and len(change.ids) <= 300 // 5
+    weighted_param, _ = dense.weighted()['rnn.weight_ih_l0']
+    mean = mean_from_changes(params['rnn.weight_ih_l0'], change, float(rows.count), axis=1)
+    np.testing.assert_allclose(mean, weighted_param / dense.count, rtol=1e-14, atol=1e-15)

@@ -243,6 +243,15 @@ def outer_update(name, lr, momentum, theta, mean, state):
     return new, {OUTER_STATE: inner['momentum_buffer']}
 
 
+def mean_from_changes(theta, changes, weight, axis):
+    """θ̄ of average mode from what the tasks changed: θ_k + Σ n_i (θ_i - θ_k) / Σ n_i,
+    ``changes`` the Rows of Σ n_i (θ_i - θ_k) along the block's id axis (a task
+    sends only the rows it touched, the others being θ_k's)."""
+    mean = theta.astype(np.float64)
+    np.moveaxis(mean, axis, 0)[changes.ids] += changes.values / weight
+    return mean
+
+
 def weighted_mean(weighted_sums, weight):
     """θ̄ = Σ n_i θ_i / Σ n_i of average mode (docs/design.md §5), for every
     array of one block: ``weighted_sums`` {name: Σ n_i x_i, float64}, ``weight`` Σ n_i."""

@@ -6,7 +6,9 @@
              --local-epochs); emit the resulting weights and inner optimizer
              state times the targets trained on
              -> (STATS_KEY, {loss_sum, count, max_steps, records, bad, examples})
-             -> (param name, {weight} + {param, optim.<state>: times weight})
+             -> (param name, {weight} + {param, optim.<state>: times weight}), or
+                for a block looked up by id, {weight} + rows {change: (param - θ_k)
+                times weight, in the rows the task touched}
              -> (VAL_KEY, {loss_sum, count, ...}) with --with-val: the broadcast weights' loss
     combine: add
     reduce:  per parameter block, divide by the total: the example-weighted
@@ -21,8 +23,10 @@ tasks: each task's trajectory sees only its own shard.
 """
 from mr_rnn.codec.checkpoint import OPTIM_PREFIX
 from mr_rnn.codec.wire import Packet
-from mr_rnn.kernels.accumulate import LocalTraining
-from mr_rnn.kernels.optim import outer_update, weighted_mean
+from mr_rnn.kernels.local_training import LocalTraining
+from mr_rnn.kernels.lookup import id_axes
+from mr_rnn.kernels.optim import mean_from_changes, outer_update, weighted_mean
+from mr_rnn.kernels.rows import Rows
 from mr_rnn.tasks.shard import Shard
 from mr_rnn.tasks.totals import STATS_KEY, loss_packet
 
@@ -38,7 +42,7 @@ class AverageMap(Shard):
                                    model.lr(), model.optim_step if keep else 0,
                                    local_steps=cfg.local_steps, local_epochs=cfg.local_epochs,
                                    memory_bytes=cfg.local_memory_mb << 20, seed=cfg.seed,
-                                   round_index=model.iteration, keep_state=keep)
+                                   round_index=model.iteration, keep_state=keep, sparse=True)
         super().__init__(model, routing, self.local, samples=True)
 
     def finish(self):
@@ -49,6 +53,9 @@ class AverageMap(Shard):
         yield STATS_KEY, loss_packet(self.stats, local, max_steps=local.steps)
         if local.count:
             for name, (param, state) in local.weighted().items():
+                if isinstance(param, Rows):     # what changed, in the rows this task touched
+                    yield name, Packet({'weight': local.count}, rows={'change': param})
+                    continue
                 arrays = {'param': param, **{OPTIM_PREFIX + k: v for k, v in state.items()}}
                 yield name, Packet({'weight': local.count}, arrays)
 
@@ -58,6 +65,9 @@ def reduce_average(model, key, total):
        optim.<inner state>: weighted average, optim.<outer state>: after the outer step})"""
     cfg = model.config
     arrays = weighted_mean(total.arrays, total.scalars['weight'])
+    if 'change' in total.rows:
+        arrays['param'] = mean_from_changes(model.params[key], total.rows['change'],
+                                            total.scalars['weight'], id_axes(model.spec)[key])
     arrays['param'], outer = outer_update(cfg.outer_optimizer, cfg.outer_lr, cfg.outer_momentum,
                                           model.params[key], arrays['param'],
                                           model.optim_state[key])
