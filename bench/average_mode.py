@@ -13,17 +13,13 @@ round, and the rounds each needs to reach the targets.
 Rounds, not seconds, are compared: the machine may be shared.
 """
 import argparse
-import glob
 import gzip
 import json
 import os
 import shutil
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
+from paths import SAMPLE_TEXT as TEXT  # it puts this checkout on sys.path
 COMMON = ['--format', 'text', '--mode', 'average', '--hidden', '32', '--lr', '0.01',
           '--val-fraction', '0.1', '--tol', '0', '--patience', '1000', '--quiet']
 

@@ -19,8 +19,9 @@ so the three are measured side by side, interleaved, on the same machine.
 Hadoop runs use the jars of tests/hadoop (Java 17; Maven once) and the
 repository's mrjob.conf `hadoop` section; YARN uses the single-node cluster of
 tests/hadoop/minicluster.sh, started here (and stopped again) unless it is
-already up (bench/clusters.py, which the Hadoop tests use too). Spark needs pyspark (pip install -e '.[spark]'). A runner that
-cannot run here is listed with the reason instead of a time.
+already up (tests/hadoop/clusters.py, which the Hadoop tests use too). Spark
+needs pyspark (pip install -e '.[spark]'). A runner that cannot run here is
+listed with the reason instead of a time.
 """
 import argparse
 import contextlib
@@ -34,9 +35,10 @@ import sys
 import tempfile
 import time
 
-import clusters as h
-
-ROOT = h.ROOT
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the gateway kit the Hadoop and Spark tests use too: tests/hadoop/clusters.py
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'hadoop'))
+import clusters as h  # noqa: E402
 
 RUNNERS = ('inline', 'local', 'hadoop-local', 'yarn', 'spark')
 WHAT = {

@@ -17,8 +17,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEXT = os.path.join(ROOT, 'sample_data', 'text', 'austen_persuasion.txt')
+from paths import BENCH, SAMPLE_TEXT as TEXT, child_env
 COMMON = ['--cell', 'lstm', '--hidden', '128', '--optimizer', 'adam', '--lr', '0.01',
           '--seq-len', '64', '--seed', '0', '--tol', '0']
 MODES = {
@@ -35,7 +34,7 @@ def rounds_to(target, run_dir, flags, max_rounds):
     val = [] if exact else ['--val', TEXT]
     subprocess.run([sys.executable, '-m', 'mr_rnn', 'train', TEXT, *val, '--out', run_dir,
                     '--max-iter', str(max_rounds), '--target-loss', str(target), *COMMON, *flags],
-                   check=True, env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.DEVNULL)
+                   check=True, env=child_env(), stdout=subprocess.DEVNULL)
     with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
         rows = [json.loads(line) for line in f]
     key = 'val_loss' if val else 'train_loss'
@@ -47,7 +46,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--target', type=float, default=2.8)
     parser.add_argument('--max-rounds', type=int, default=60)
-    parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'ROUNDS.md'))
+    parser.add_argument('--out', default=os.path.join(BENCH, 'ROUNDS.md'))
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix='mr_rnn-rounds-')
     lines = ['# MapReduce rounds to a training loss', '',

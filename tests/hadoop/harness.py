@@ -3,7 +3,8 @@ Hadoop and Spark (skip on a user's machine, fail in CI), node-like
 Python interpreters, the mrjob.conf sections users are told to use, running
 the mr-rnn command, and comparing checkpoints. What the benchmarks need too
 (Java, the Hadoop jars, the gateway's environments, the mini cluster, the
-mrjob.conf sections, running mr-rnn) is bench/clusters.py, imported here.
+mrjob.conf sections, running mr-rnn) is clusters.py beside this file,
+imported here.
 
 Not a test module (no test_ prefix); the test files import it by path.
 """
@@ -15,9 +16,7 @@ import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'bench'))
-from clusters import (DIGITS, RECORDS, TRAIN, MiniCluster, clean_env,  # noqa: E402,F401
+from clusters import (DIGITS, RECORDS, ROOT, TRAIN, MiniCluster, clean_env,  # noqa: F401
                       conf_section, find_hadoop_lib, first_lines, hadoop, java_problem,
                       local_mode_env, metrics, mr_rnn, write_conf)
 

@@ -3,11 +3,12 @@ Java and the Hadoop jars, the environments of Hadoop's local mode and of the
 single-node YARN + HDFS cluster (started and stopped here), the mrjob.conf
 sections users are told to use, and running the mr-rnn command as a user does.
 
-Shared by the benchmarks (bench/iteration_cost.py) and the Hadoop and Spark
-tests (tests/hadoop/harness.py imports it by path): a bench never imports a
-test module. It runs the programs of the Hadoop kit in tests/hadoop (pom.xml,
-fetch_hadoop.sh, bin/hadoop, conf-local, minicluster.sh), as
-docs/running-on-hadoop.md tells users to, and needs no pytest.
+Shared by the Hadoop and Spark tests (tests/hadoop/harness.py) and the
+benchmarks (bench/iteration_cost.py puts this folder on its sys.path): it
+lives beside the Hadoop kit it runs (pom.xml, fetch_hadoop.sh, bin/hadoop,
+conf-local, minicluster.sh), runs those as programs, as
+docs/running-on-hadoop.md tells users to, and needs no pytest. A bench may
+import it; no test imports anything of bench/.
 """
 import json
 import os
@@ -17,8 +18,8 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KIT = os.path.join(ROOT, 'tests', 'hadoop')
+KIT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(KIT))
 DIGITS = os.path.join(ROOT, 'sample_data', 'sequences', 'digits-train.jsonl')
 MRJOB_CONF = os.path.join(ROOT, 'mrjob.conf')
 MINICLUSTER = os.path.join(KIT, 'minicluster.sh')
@@ -81,7 +82,6 @@ def find_hadoop_lib():
                       'Central (tests/hadoop/fetch_hadoop.sh)')
     return None, ('tests/hadoop/fetch_hadoop.sh could not fetch the Hadoop jars: '
                   + done.stderr.strip()[-1500:])
-
 
 
 # ── mrjob.conf: the sections users are told to use ──
@@ -196,7 +196,6 @@ def first_lines(src, dest, n):
                 break
             out.write(line)
     return str(dest)
-
 
 
 # ── results ──
