@@ -41,7 +41,7 @@ def make_checkpoint(work, data, cell, hidden, batch_size=32, seq_len=64):
 def shard_batches(checkpoint, data):
     """The batches a map task would form from ``data`` (parsing outside any timing)."""
     from mr_rnn.data.batching import BatchStream
-    from mr_rnn.data.records import line_reader
+    from mr_rnn.data.readers import line_reader
     from mr_rnn.model import Model
     model = Model.load(checkpoint)
     stream = BatchStream(model.config.batch_size, model.schema, model.dtype)
@@ -49,7 +49,8 @@ def shard_batches(checkpoint, data):
     batches = []
     with open(data, 'rb') as f:
         for n, line in enumerate(f):
-            batches.extend(stream.add_record(read, line.rstrip(b'\n'), f'{data}:{n + 1}'))
+            raw = line.rstrip(b'\n')
+            batches.extend(stream.add_record(lambda: read(raw), f'{data}:{n + 1}'))
     last = stream.flush()
     return model, batches + ([last] if last is not None else [])
 

@@ -29,7 +29,7 @@ SHARES = (0.5, 0.75, 0.9)       # of PyTorch's gain: the held-out targets
 def variants(one_task):
     """(name, runner flags, the Text's training folder, more flags) of each mr_rnn run.
     'local': -r local with default settings (average mode makes one map task per
-    core of the part files: jobs/splits.py); 'one task': the inline runner on one
+    core of the part files: jobs/mrjob_internals.py); 'one task': the inline runner on one
     gzip file, which mrjob never splits, so one map task trains on all of the text,
     a checkpoint every ``one_task`` steps (a pass over a large text would be one round)."""
     found = [('local', ('-r', 'local'), 'train_dir', [])]

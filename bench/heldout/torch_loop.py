@@ -29,7 +29,7 @@ def windows(data, seq_len):
     """(x, y, mask) tensors of every window of the part files in ``data``,
     and the vocabulary size."""
     import torch
-    from mr_rnn.data.records import TextReader
+    from mr_rnn.data.text import TextReader
     lines = []
     for path in sorted(glob.glob(os.path.join(data, 'part-*'))):
         with open(path, 'rb') as f:

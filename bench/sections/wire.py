@@ -10,18 +10,19 @@ MAX_RATIO = 1.4
 
 def measure(ctx):
     from mr_rnn.codec.wire import decode_packet, encode_packet
+    from mr_rnn.tasks.gradient_step import gradient_packet
     hidden = 16 if ctx.smoke else 256
     data = make_shard(os.path.join(ctx.work, 'wire.txt'), 5_000)
     model, batches = shard_batches(make_checkpoint(ctx.work, data, 'lstm', hidden), data)
     sums = bare_gradient(model, batches)()
     raw = sum(g.nbytes for g in sums.grads.values())
-    lines = [name.encode() + b'\t' + encode_packet({'count': sums.count}, {'grad': g})
+    lines = [name.encode() + b'\t' + encode_packet(gradient_packet(g, {'count': sums.count}))
              for name, g in sums.grads.items()]
     wire = sum(len(line) + 1 for line in lines)
 
     def encode():
         for g in sums.grads.values():
-            encode_packet({'count': sums.count}, {'grad': g})
+            encode_packet(gradient_packet(g, {'count': sums.count}))
 
     def decode():
         for line in lines:
