@@ -1,29 +1,17 @@
-"""Every knob of a training run, in one frozen dataclass tree.
-
-The tree is serialised to JSON into the run directory and into every
-checkpoint, and reaches the map and reduce tasks inside the checkpoint file:
-nothing is repeated as pass-through flags. Unknown keys are rejected loudly.
-
-Each knob is written once, here (the optimizer's in kernels/optim.py, as
-``setting``): its default, and, for a ``mr-rnn train`` flag, its help in the
-field's metadata (``option``). cli.py builds the flags from ``options()`` and the tree from the
-flags given with ``from_options``; a check names the flag (``flag_of``).
-Adding a training option is one ``option(...)`` field here (an optimizer
-option: one ``setting(...)`` field in kernels/optim.py).
+"""The root of the configuration tree, ``TrainConfig``: its sections, the
+options of a run as a whole, and the tree as flags (``options``,
+``from_options``) and as JSON (``to_dict``, ``from_dict``).
 Task side: Python 3.8+ (docs/design.md §7).
 """
 import dataclasses
 from collections import namedtuple
 from dataclasses import dataclass, field
 
-from mr_rnn.errors import MrRnnError
+from mr_rnn.config.fields import ConfigError, at_least, check, choice, flag_of, option
+from mr_rnn.config.sections import DataConfig, ModelConfig
 from mr_rnn.kernels.accumulate import AUTO_MIN_STEPS
 from mr_rnn.kernels.optim import OUTER_OPTIMIZERS, BadSetting, OptimizerConfig
 
-CELLS = ('rnn', 'lstm', 'gru')
-TASKS = ('lm', 'classify', 'regress')
-FORMATS = ('text', 'jsonl', 'csv')
-DTYPES = ('float32', 'float64')
 MODES = ('gradient', 'average')
 DIVERGENCE = ('stop', 'halve-lr')
 INITS = ('pytorch', 'xavier', 'orthogonal')
@@ -39,80 +27,6 @@ GROUPS = ('model', 'data', 'optimisation', 'average mode', 'validation', 'stoppi
 # lets five of the seven gaps through. A sampled or locally trained loss
 # (--sample-fraction, --mode average) adds its own noise, and gets more.
 PATIENCE_FULL_BATCH, PATIENCE_NOISY = 30, 40
-
-
-class ConfigError(MrRnnError, ValueError):
-    """A configuration that cannot work; the message names the fix."""
-
-
-def flag(help, group=None, choices=None, metavar=None, resumable=False, name=None):
-    """The metadata that makes a field a ``mr-rnn train`` flag: ``--name`` (the
-    field's name with dashes, unless ``name``), the help without the default
-    (cli.py adds it from the field), its help section, whether ``--resume``
-    may change it."""
-    meta = {'help': help, 'group': group, 'choices': choices, 'metavar': metavar,
-            'resumable': resumable, 'name': name}
-    return {k: v for k, v in meta.items() if v is not None}
-
-
-def option(default, help, **kwargs):
-    """A field that is a flag: its default, and ``flag``'s metadata."""
-    return field(default=default, metadata=flag(help, **kwargs))
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Safety limits, generous: a record past one is a bad record, a flag past one an error."""
-    record_bytes: int = 16 << 20    # one line of text or jsonl, one csv row (16 MiB)
-    steps: int = 100_000            # time steps of one sequence: jsonl "x", --seq-len, --window
-    vocab: int = 1 << 17            # token ids and class ids below this (131072); --max-vocab
-
-
-LIMITS = Limits()
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = option('lstm', 'the recurrent cell', choices=CELLS)
-    hidden: int = option(128, 'hidden units per layer', metavar='N')
-    layers: int = option(1, 'stacked recurrent layers', metavar='N')
-    task: str = option(None, 'default: inferred from the data', choices=TASKS)
-    dtype: str = option('float32', 'of the weights and the maths', choices=DTYPES)
-
-    def __post_init__(self):
-        _choice(self, 'cell', CELLS)
-        _choice(self, 'dtype', DTYPES)
-        if self.task is not None:
-            _choice(self, 'task', TASKS)
-        _at_least(self, 'hidden', 1)
-        _at_least(self, 'layers', 1)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    format: str = option(None, 'default: from the file extension', choices=FORMATS)
-    seq_len: int = option(64, 'text: characters per window', metavar='N')
-    max_vocab: int = option(256, 'text: keep the most frequent characters', metavar='N')
-    window: int = option(24, 'csv: input steps per window', metavar='N')
-    horizon: int = option(1, 'csv: steps ahead to predict', metavar='N')
-    columns: tuple = option((), 'csv: input columns (default: every numeric column)',
-                            metavar='A,B')
-    target: tuple = option((), 'csv: predicted columns (default: the input columns)',
-                           metavar='A,B')
-
-    def __post_init__(self):
-        if self.format is not None:
-            _choice(self, 'format', FORMATS)
-        _at_least(self, 'seq_len', 1)
-        _at_least(self, 'max_vocab', 2)
-        _at_least(self, 'window', 1)
-        _at_least(self, 'horizon', 1)
-        _at_most(self, 'seq_len', self.seq_len, LIMITS.steps)
-        _at_most(self, 'window', self.window + self.horizon, LIMITS.steps,
-                 f'{flag_of(self, "window")} + {flag_of(self, "horizon")}')
-        _at_most(self, 'max_vocab', self.max_vocab, LIMITS.vocab)
-        object.__setattr__(self, 'columns', tuple(self.columns))
-        object.__setattr__(self, 'target', tuple(self.target))
 
 
 @dataclass(frozen=True)
@@ -175,29 +89,29 @@ class TrainConfig:
                                 'zeroed)', group='model', metavar='X')
 
     def __post_init__(self):
-        _choice(self, 'mode', MODES)
-        _choice(self, 'on_divergence', DIVERGENCE)
-        _choice(self, 'init', INITS)
-        _at_least(self, 'local_steps', 0)
-        _at_least(self, 'local_memory_mb', 1)
-        _choice(self, 'outer_optimizer', OUTER_OPTIMIZERS)
-        _choice(self, 'inner_state', INNER_STATE)
-        _check(self, 'local_epochs', isinstance(self.local_epochs, (int, float))
+        choice(self, 'mode', MODES)
+        choice(self, 'on_divergence', DIVERGENCE)
+        choice(self, 'init', INITS)
+        at_least(self, 'local_steps', 0)
+        at_least(self, 'local_memory_mb', 1)
+        choice(self, 'outer_optimizer', OUTER_OPTIMIZERS)
+        choice(self, 'inner_state', INNER_STATE)
+        check(self, 'local_epochs', isinstance(self.local_epochs, (int, float))
                and 0 <= self.local_epochs < 1e6, 'a number of at least 0')
         if self.local_steps and self.local_epochs:
             raise ConfigError(f'{flag_of(self, "local_steps")} and {flag_of(self, "local_epochs")} '
                               'both set the inner work: give one')
-        _check(self, 'outer_lr', 0 < self.outer_lr <= 10, 'in (0, 10]')
-        _check(self, 'outer_momentum', 0 <= self.outer_momentum < 1, 'in [0, 1)')
-        _check(self, 'val_fraction', 0 <= self.val_fraction < 1, 'in [0, 1)')
-        _check(self, 'divergence_factor', self.divergence_factor > 1, 'above 1')
-        _check(self, 'sample_fraction', 0 < self.sample_fraction <= 1, 'in (0, 1]')
-        _at_least(self, 'batch_size', 1)
-        _at_least(self, 'max_iter', 0)
+        check(self, 'outer_lr', 0 < self.outer_lr <= 10, 'in (0, 10]')
+        check(self, 'outer_momentum', 0 <= self.outer_momentum < 1, 'in [0, 1)')
+        check(self, 'val_fraction', 0 <= self.val_fraction < 1, 'in [0, 1)')
+        check(self, 'divergence_factor', self.divergence_factor > 1, 'above 1')
+        check(self, 'sample_fraction', 0 < self.sample_fraction <= 1, 'in (0, 1]')
+        at_least(self, 'batch_size', 1)
+        at_least(self, 'max_iter', 0)
         if self.patience is not None:
-            _at_least(self, 'patience', 1)
-        _at_least(self, 'divergence_rounds', 1)
-        _check(self, 'max_bad_fraction', 0 <= self.max_bad_fraction <= 1, 'between 0 and 1')
+            at_least(self, 'patience', 1)
+        at_least(self, 'divergence_rounds', 1)
+        check(self, 'max_bad_fraction', 0 <= self.max_bad_fraction <= 1, 'between 0 and 1')
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -244,16 +158,6 @@ def _from_dict_with(d, given):
     return TrainConfig.from_dict(d)
 
 
-def flag_of(where, name):
-    """How a user names field ``name`` of ``where`` (a config class or object):
-    its flag when it is one, else the field's own name."""
-    cls = where if isinstance(where, type) else type(where)
-    meta = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
-    if not meta:
-        return name
-    return '--' + meta.get('name', name).replace('_', '-')
-
-
 _GROUP = {ModelConfig: 'model', DataConfig: 'data', OptimizerConfig: 'optimisation'}
 
 
@@ -275,26 +179,3 @@ def _build(cls, d, where):
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
 
-
-def _choice(config, name, choices):
-    value = getattr(config, name)
-    if value not in choices:
-        raise ConfigError(f'{flag_of(config, name)} {value!r} is not one of: {", ".join(choices)}')
-
-
-def _at_least(config, name, low):
-    value = getattr(config, name)
-    if not isinstance(value, int) or value < low:
-        raise ConfigError(f'{flag_of(config, name)} must be an integer of at least {low}, '
-                          f'got {value!r}')
-
-
-def _check(config, name, ok, what):
-    if not ok:
-        raise ConfigError(f'{flag_of(config, name)} must be {what}, got {getattr(config, name)!r}')
-
-
-def _at_most(config, name, value, high, what=None):
-    if value > high:
-        raise ConfigError(f'{what or flag_of(config, name)} is {value}, more than the safety '
-                          f'limit of {high}: choose a smaller {flag_of(config, name)}')
