@@ -18,21 +18,23 @@ def design_sections():
     return set(re.findall(r'^#{2,3} (\d+(?:\.\d+)?)[. ]', read(DESIGN), re.M))
 
 
-def citing_lines():
-    """(file, line) of every line outside design.md that names design.md."""
-    for top in ('mr_rnn', 'bench', 'tests', 'docs'):
+def text_lines(tops):
+    """(file, line) of every line of the code and docs below ``tops``, and of README.md."""
+    for top in tops:
         for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, top)):
             dirnames[:] = [d for d in dirnames if d != '__pycache__']
             for name in filenames:
                 path = os.path.join(dirpath, name)
-                if path == DESIGN or not name.endswith(('.py', '.md', '.sh')):
-                    continue
-                for line in read(path).splitlines():
-                    if 'design.md' in line:
-                        yield os.path.relpath(path, ROOT), line
-    for line in read(os.path.join(ROOT, 'README.md')).splitlines():
-        if 'design.md' in line:
-            yield 'README.md', line
+                if name.endswith(('.py', '.md', '.sh')):
+                    yield from ((os.path.relpath(path, ROOT), line)
+                                for line in read(path).splitlines())
+    yield from (('README.md', line) for line in read(os.path.join(ROOT, 'README.md')).splitlines())
+
+
+def citing_lines():
+    """(file, line) of every line outside design.md that names design.md."""
+    return ((path, line) for path, line in text_lines(('mr_rnn', 'bench', 'tests', 'docs'))
+            if 'design.md' in line and path != os.path.relpath(DESIGN, ROOT))
 
 
 def package_modules():
@@ -152,3 +154,10 @@ def test_every_default_the_docs_state_is_the_code_default():
     for name in FLAG_TABLES:        # the reader finds what it must
         assert {'--outer-lr', '--lr', '--patience', '--keep-checkpoints'} <= {
             flag for where, flag, _ in stated if where == name}, name
+
+
+def test_nothing_cites_an_issue_number():
+    # the repository holds no issue tracker: say what, not which ticket
+    cited = [(path, line) for path, line in text_lines(('mr_rnn', 'tests', 'docs'))
+             if re.search(r'\bissues? #?\d', line, re.I)]
+    assert not cited, cited

@@ -20,12 +20,10 @@ INNER_STATE = ('average', 'reset')
 GROUPS = ('model', 'data', 'optimisation', 'average mode', 'validation', 'stopping')
 
 # rounds without improvement before stopping, when --patience is not given
-# (driver/train.effective_patience). Measured on GunPoint (50 series, GRU and
-# LSTM 32, Adam 0.01, full batch, 200 rounds): the rounds between one new best
-# and the next were 8, 9, 24 and 48 (GRU, which reached 0.007 in the end) and
-# 15, 29 and 71 (LSTM, 0.37 in the end, after plateaus at its initial 0.69); 30
-# lets five of the seven gaps through. A sampled or locally trained loss
-# (--sample-fraction, --mode average) adds its own noise, and gets more.
+# (driver/train.effective_patience): a full-batch loss can sit on a plateau for
+# dozens of rounds before it finds the next best, and a sampled or locally
+# trained loss (--sample-fraction, --mode average) adds its own noise, so it
+# gets more
 PATIENCE_FULL_BATCH, PATIENCE_NOISY = 30, 40
 
 

@@ -16,7 +16,7 @@ reducers agree to the last bit whatever the model's dtype. t counts from 1.
               p -= lr / (1-β1^t) · m / (√v / √(1-β2^t) + ε)
     adamw:    p *= 1 - lr λ, then the adam step (λ = weight_decay, not added to g)
 
-Schedules give the learning rate of round k (0-based) of K = --max-iter:
+Schedules give the learning rate of round k (0-based) of a run of K rounds:
 
     constant:     lr
     step:         lr γ^⌊k / step_size⌋
@@ -33,46 +33,8 @@ its local steps, having trained on n_i targets. Per parameter block, with
     momentum: b = μ b + Δ;  θ_{k+1} = θ_k - η b
     nesterov: b = μ b + Δ;  θ_{k+1} = θ_k - η (Δ + μ b)
 
-η = --outer-lr, μ = --outer-momentum, b is the checkpoint's
-``optim.outer_momentum.<param>`` (float64, zero at the start).
-
-Chosen by measurement (bench/average_mode.py: LSTM 32, Adam lr 0.01, a quarter
-of sample_data/text/austen_persuasion.txt cut into K part files, one map task
-each, the default inner work; held-out loss after rounds 1..10):
-
-    K = 8   plain averaging (sgd, η 1)   2.784 2.425 2.294 2.219 2.166 2.124 2.087 2.056 2.027 2.002
-    K = 8   nesterov η 0.7 μ 0.9         2.771 2.508 2.340 2.223 2.143 2.078 2.038 2.006 1.981 1.964
-    K = 8   same, inner state reset      2.771 2.514 2.353 2.259 2.198 2.066 1.996 1.950 1.921 1.898
-    K = 1   nesterov, inner state kept   2.787 2.488 2.331 2.226 2.118 2.063 2.018 1.974 1.954 1.932
-    K = 1   same, inner state reset      2.787 2.499 2.338 2.226 2.120 2.055 2.000 1.954 1.923 1.899
-
-and, measured again on 2026-12-01 with `python bench/average_mode.py --tasks 1 8
---config default "nesterov 0.7/0.9 (DiLoCo), inner state reset"`:
-
-    K = 8   nesterov η 1.0 μ 0.5, reset  2.814 2.422 2.253 2.182 2.035 1.967 1.911 1.874 1.843 1.820
-    K = 1   nesterov η 1.0 μ 0.5, reset  2.839 2.498 2.261 2.145 2.051 2.016 1.945 1.903 1.878 1.854
-
-Nesterov beats plain averaging: DiLoCo's η 0.7, μ 0.9 reaches 2.0 in 9 rounds
-where plain averaging needs 11. η 1.0, μ 0.5 (the default) does better still
-at both K: 2.0 after 6 rounds at K = 8 and 7 at K = 1, against 7 and 8 with
-η 0.7, μ 0.9, and it reaches 1.82 and 1.85 after 10 rounds against 1.90. With
-μ 0.9 the momentum keeps pushing along the directions of rounds long past
-(its sum weighs the last round 1, all earlier ones 9); a round of one task's
-hundreds of Adam steps is no noisy gradient that needs that much smoothing.
-At equal wall time on two cores (bench/QUALITY.md's State of the Union text,
-two map tasks, 100 s) η 1.0, μ 0.5 reached 1.82 bits/char against 1.90 for
-η 0.7, μ 0.9; and with 16 tasks on small shards (bench/QUALITY.md's scaling
-table) it needed 5 rounds to its target against 6.
-The inner state (Adam's m, v and
-step count) is reset to zero at the start of every round by default
-(--inner-state reset): it reached 2.0 in 7 rounds at K = 8 against 9 when the
-tasks' states are averaged, and in 7 against 8 at K = 1, where averaging one
-task's state is keeping it. The averaged moments describe gradients at other
-tasks' weights, and a fresh Adam's bias correction makes each round's first
-steps full-sized again. Keeping a running copy per task is not possible
-otherwise: map tasks keep nothing between rounds, and which records a task
-reads depends on the runner's split. A reset state also halves what a task
-emits and a checkpoint holds.
+η is the outer learning rate, μ the outer momentum, b the outer state
+(float64, zero at the start).
 """
 import math
 import dataclasses
