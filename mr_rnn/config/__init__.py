@@ -11,7 +11,7 @@ with ``from_options``; a check names the flag (``flag_of``). Adding a
 training option is one ``option(...)`` field in its section.
 
     fields.py     a field that is a flag (``option``), its name, the checks
-    sections.py   the sections ``model`` and ``data``
+    sections.py   the sections ``model``, ``data`` and ``optimizer``
     tree.py       ``TrainConfig``, the root, and the tree as flags and as JSON
     limits.py     the safety limits
 
@@ -19,11 +19,12 @@ Task side: Python 3.8+ (docs/design.md §7).
 """
 from mr_rnn.config.fields import ConfigError, flag_of, option
 from mr_rnn.config.limits import LIMITS, Limits
-from mr_rnn.config.sections import CELLS, DTYPES, FORMATS, TASKS, DataConfig, ModelConfig
+from mr_rnn.config.sections import (CELLS, DEFAULT_LR, DTYPES, FORMATS, TASKS, DataConfig,
+                                    ModelConfig, OptimizerConfig)
 from mr_rnn.config.tree import (GROUPS, PATIENCE_FULL_BATCH, PATIENCE_NOISY, SECTIONS, Option,
                                 TrainConfig, from_options, options, with_options)
 
-__all__ = ['CELLS', 'DTYPES', 'FORMATS', 'GROUPS', 'LIMITS', 'PATIENCE_FULL_BATCH',
+__all__ = ['CELLS', 'DEFAULT_LR', 'DTYPES', 'FORMATS', 'GROUPS', 'LIMITS', 'PATIENCE_FULL_BATCH',
            'PATIENCE_NOISY', 'SECTIONS', 'TASKS', 'ConfigError', 'DataConfig', 'Limits',
-           'ModelConfig', 'Option', 'TrainConfig', 'flag_of', 'from_options', 'option',
-           'options', 'with_options']
+           'ModelConfig', 'OptimizerConfig', 'Option', 'TrainConfig', 'flag_of',
+           'from_options', 'option', 'options', 'with_options']

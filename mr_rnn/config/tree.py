@@ -8,9 +8,9 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 
 from mr_rnn.config.fields import ConfigError, at_least, check, choice, flag_of, option
-from mr_rnn.config.sections import DataConfig, ModelConfig
+from mr_rnn.config.sections import DataConfig, ModelConfig, OptimizerConfig
 from mr_rnn.kernels.accumulate import AUTO_MIN_STEPS
-from mr_rnn.kernels.optim import OUTER_OPTIMIZERS, BadSetting, OptimizerConfig
+from mr_rnn.kernels.optim import OUTER_OPTIMIZERS
 
 MODES = ('gradient', 'average')
 DIVERGENCE = ('stop', 'halve-lr')
@@ -172,8 +172,6 @@ def _build(cls, d, where):
         kwargs[name] = _build(sub, value, f'{where}.{name}') if sub and cls is TrainConfig else value
     try:
         return cls(**kwargs)
-    except BadSetting as e:
-        raise ConfigError(f'{flag_of(cls, e.field)} {e.problem}') from None
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
 

@@ -35,10 +35,15 @@ its local steps, having trained on n_i targets. Per parameter block, with
 
 η is the outer learning rate, μ the outer momentum, b the outer state
 (float64, zero at the start).
+
+The functions take an optimizer's settings as ``config``, any object with
+the fields they read (the configuration's ``optimizer`` section is one):
+``name`` (a key of STATE_NAMES), ``lr``, ``momentum``, ``weight_decay``,
+``beta1``, ``beta2``, ``alpha``, ``eps``, ``eps_adagrad`` for the update;
+``lr``, ``schedule`` (one of SCHEDULES), ``warmup``, ``step_size``, ``gamma``,
+``min_lr`` for the schedule.
 """
 import math
-import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,63 +56,7 @@ STATE_NAMES = {
     'adam': ('exp_avg', 'exp_avg_sq'),
     'adamw': ('exp_avg', 'exp_avg_sq'),
 }
-DEFAULT_LR = {'sgd': 0.1, 'momentum': 0.05, 'nesterov': 0.05, 'adagrad': 0.05,
-              'rmsprop': 1e-3, 'adam': 2e-3, 'adamw': 2e-3}
 SCHEDULES = ('constant', 'step', 'exponential', 'cosine')
-
-
-class BadSetting(ValueError):
-    """An optimizer setting that cannot work. ``field`` names the setting, so that
-    the layer above can name it as its user knows it (config.py: the flag)."""
-
-    def __init__(self, field, problem):
-        super().__init__(f'{field} {problem}')
-        self.field, self.problem = field, problem
-
-
-def setting(default, help=None, **described):
-    """A field's default and, for a setting a user chooses, what it is: ``help``
-    and optionally ``choices``, ``metavar``, ``resumable`` (may change when a
-    run resumes) and ``name`` (what users call it, when not the field's name).
-    config.py makes a flag of every described field; the kernel knows no flags."""
-    return dataclasses.field(default=default, metadata={'help': help, **described} if help else {})
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    name: str = setting('adam', 'the inner optimizer', choices=tuple(STATE_NAMES),
-                        name='optimizer')
-    lr: float = setting(None, 'learning rate; default: ' + ', '.join(
-        f'{k} {v:g}' for k, v in DEFAULT_LR.items()), metavar='X', resumable=True)
-    momentum: float = setting(0.9, 'momentum and nesterov: μ', metavar='X')
-    beta1: float = 0.9
-    beta2: float = 0.999
-    alpha: float = 0.99         # rmsprop
-    eps: float = 1e-8           # adam, adamw, rmsprop; adagrad uses eps_adagrad
-    eps_adagrad: float = 1e-10
-    weight_decay: float = setting(0.0, 'L2 (adamw: decoupled)', metavar='X')
-    schedule: str = setting('constant', "learning-rate schedule over the run's rounds",
-                            choices=SCHEDULES)
-    warmup: int = setting(0, 'rounds of linear lr warm-up', metavar='N')
-    step_size: int = setting(10, 'step schedule: rounds per decay', metavar='N')
-    gamma: float = setting(0.5, 'step/exponential decay factor', metavar='X')
-    min_lr: float = setting(0.0, 'cosine schedule floor', metavar='X')
-    clip_norm: float = setting(0.0, 'clip the gradient to this global L2 norm (0: off)',
-                               metavar='X')
-
-    def __post_init__(self):
-        for field, value, choices in (('name', self.name, STATE_NAMES),
-                                      ('schedule', self.schedule, SCHEDULES)):
-            if value not in choices:
-                raise BadSetting(field, f'{value!r} is not one of: {", ".join(choices)}')
-        if self.lr is None:
-            object.__setattr__(self, 'lr', DEFAULT_LR[self.name])
-        if not self.lr > 0:
-            raise BadSetting('lr', f'must be positive, got {self.lr}')
-        for field, value, low in (('clip_norm', self.clip_norm, 0), ('warmup', self.warmup, 0),
-                                  ('step_size', self.step_size, 1)):
-            if not value >= low:
-                raise BadSetting(field, f'must be at least {low}, got {value}')
 
 
 def scheduled_lr(config, round_index, total_rounds):
@@ -156,8 +105,8 @@ def apply_update(config, param, grad, state, step, lr=None):
     if name == 'sgd':
         delta = lr * g
     elif name in ('momentum', 'nesterov'):
-        buf = new_state['momentum_buffer'] = config.momentum * state['momentum_buffer'] + g
-        delta = lr * (g + config.momentum * buf if name == 'nesterov' else buf)
+        delta, new_state['momentum_buffer'] = momentum_step(
+            g, state['momentum_buffer'], lr, config.momentum, name == 'nesterov')
     elif name == 'adagrad':
         total = new_state['sum'] = state['sum'] + g * g
         delta = lr * g / (np.sqrt(total) + config.eps_adagrad)
@@ -173,6 +122,12 @@ def apply_update(config, param, grad, state, step, lr=None):
         bias2 = 1 - config.beta2 ** step
         delta = (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + config.eps)
     return (p - delta).astype(param.dtype), new_state
+
+
+def momentum_step(g, buf, lr, mu, nesterov):
+    """b = μ b + g, and the step: lr b, or lr (g + μ b) with Nesterov -> (step, b)."""
+    buf = mu * buf + g
+    return lr * (g + mu * buf if nesterov else buf), buf
 
 
 OUTER_OPTIMIZERS = ('sgd', 'momentum', 'nesterov')
@@ -192,9 +147,8 @@ def outer_update(name, lr, momentum, theta, mean, state):
     if name == 'sgd':
         # written from the mean so that η = 1 gives the mean itself, bit for bit
         return (mean + (1 - lr) * delta).astype(theta.dtype), {}
-    config = OptimizerConfig(name=name, lr=lr, momentum=momentum)
-    new, inner = apply_update(config, theta, delta, {'momentum_buffer': state[OUTER_STATE]}, step=1)
-    return new, {OUTER_STATE: inner['momentum_buffer']}
+    step, buf = momentum_step(delta, state[OUTER_STATE], lr, momentum, name == 'nesterov')
+    return (theta.astype(np.float64) - step).astype(theta.dtype), {OUTER_STATE: buf}
 
 
 def weighted_mean(weighted_sums, weight):
