@@ -78,6 +78,23 @@ def test_the_help_names_each_default_as_the_configuration_holds_it(capsys):
     assert ', '.join(f'{k} {v:g}' for k, v in DEFAULT_LR.items()) in entries['--lr']
 
 
+def outside(option):
+    """A value the option's choices or bounds refuse."""
+    if option.meta.get('choices'):
+        return 'none-of-these'
+    bounds = option.meta['bounds']
+    if 'at_least' in bounds:
+        return bounds['at_least'] - 1
+    return bounds.get('above', bounds.get('at_most', bounds.get('below')))
+
+
+@pytest.mark.parametrize('option', [o for o in options() if {'choices', 'bounds'} & set(o.meta)],
+                         ids=lambda o: o.flag)
+def test_every_choice_and_bound_in_a_fields_metadata_is_enforced(option):
+    with pytest.raises(ConfigError, match=f'^{option.flag} '):
+        from_options({option.dest: outside(option)})
+
+
 def test_a_flag_is_named_in_the_message_of_its_check():
     with pytest.raises(ConfigError, match='^--outer-lr must be in'):
         from_options({'outer_lr': 20.0})

@@ -10,6 +10,7 @@ class Limits:
     record_bytes: int = 16 << 20    # one line of text or jsonl, one csv row (16 MiB)
     steps: int = 100_000            # time steps of one sequence: jsonl "x", --seq-len, --window
     vocab: int = 1 << 17            # token ids and class ids below this (131072); --max-vocab
+    epochs: int = 1_000_000         # --local-epochs: passes over a map task's shard per round
 
 
 LIMITS = Limits()

@@ -7,7 +7,8 @@ import dataclasses
 from collections import namedtuple
 from dataclasses import dataclass, field
 
-from mr_rnn.config.fields import ConfigError, at_least, check, choice, flag_of, option
+from mr_rnn.config.fields import ConfigError, check_fields, flag_of, option
+from mr_rnn.config.limits import LIMITS
 from mr_rnn.config.sections import DataConfig, ModelConfig, OptimizerConfig
 from mr_rnn.kernels.accumulate import AUTO_MIN_STEPS
 from mr_rnn.kernels.optim import OUTER_OPTIMIZERS
@@ -36,18 +37,20 @@ class TrainConfig:
                        metavar='N')
     batch_size: int = option(32, 'sequences per optimizer step in average mode; in gradient mode '
                              'only how a task groups its sum (the gradient is the same)',
-                             group='optimisation', metavar='N')
-    max_iter: int = option(50, 'MapReduce rounds', group='stopping', metavar='N', resumable=True)
+                             group='optimisation', metavar='N', at_least=1)
+    max_iter: int = option(50, 'MapReduce rounds', group='stopping', metavar='N', resumable=True,
+                           at_least=0)
     tol: float = option(1e-4, 'relative improvement of the best loss that counts as progress',
                         group='stopping', metavar='X', resumable=True)
     patience: int = option(None, 'stop after this many rounds without progress, counted from '
                            f'the best (default {PATIENCE_FULL_BATCH} full batch, {PATIENCE_NOISY} '
                            'with --sample-fraction or --mode average)', group='stopping',
-                           metavar='N', resumable=True)
+                           metavar='N', resumable=True, at_least=1)
     max_bad_fraction: float = option(0.01, 'stop when more of the records are bad',
-                                     group='data', metavar='X')
+                                     group='data', metavar='X', at_least=0, at_most=1)
     sample_fraction: float = option(1.0, 'share of the records each iteration uses, chosen per '
-                                    'record', group='optimisation', metavar='F')
+                                    'record', group='optimisation', metavar='F', above=0,
+                                    at_most=1)
     mode: str = option('gradient', 'gradient: one exact gradient step per round; average: local '
                        'SGD in every map task, then the weights averaged (fewer rounds, result '
                        'depends on the split)', group='average mode', choices=MODES)
@@ -56,60 +59,47 @@ class TrainConfig:
     local_steps: int = option(0, 'average mode: exactly N optimizer steps per map task per '
                               f'round, cycling over its shard (0: one pass, at least '
                               f'{AUTO_MIN_STEPS} steps)',
-                              group='average mode', metavar='N')
+                              group='average mode', metavar='N', at_least=0)
     local_epochs: float = option(0.0, 'average mode: F passes over each map task\'s shard per '
-                                 'round (0.5, 2)', group='average mode', metavar='F')
+                                 'round (0.5, 2)', group='average mode', metavar='F',
+                                 at_least=0, limit=LIMITS.epochs)
     local_memory_mb: int = option(256, 'average mode: batches a map task keeps to cycle over; '
                                   'past this, a fresh random sample of them each round',
-                                  group='average mode', metavar='MB')
+                                  group='average mode', metavar='MB', at_least=1)
     outer_optimizer: str = option('nesterov', 'average mode: the step the reducers take on the '
                                   'mean of the tasks\' weights (sgd with --outer-lr 1: plain '
                                   'averaging; kernels/optim.py)', group='average mode',
                                   choices=OUTER_OPTIMIZERS)
-    outer_lr: float = option(1.0, 'average mode: outer lr', group='average mode', metavar='X')
+    # why these defaults: docs/design.md §5
+    outer_lr: float = option(1.0, 'average mode: outer lr', group='average mode', metavar='X',
+                             above=0, at_most=10)
     outer_momentum: float = option(0.5, 'average mode: outer momentum', group='average mode',
-                                   metavar='X')
+                                   metavar='X', at_least=0, below=1)
     inner_state: str = option('reset', 'average mode: the inner optimizer state across rounds: '
                               'reset to zero every round, or the tasks\' states averaged',
                               group='average mode', choices=INNER_STATE)
     val_fraction: float = option(0.0, 'hold out this share of the records for validation '
-                                 '(per-record hash)', group='validation', metavar='F')
+                                 '(per-record hash)', group='validation', metavar='F',
+                                 at_least=0, below=1)
     target_loss: float = option(None, 'stop once the (validation, else training) loss is this '
                                 'low', group='stopping', metavar='X', resumable=True)
     on_divergence: str = option('stop', 'a NaN, infinite or exploding loss: stop, or retry with '
                                 'half the lr', group='stopping', choices=DIVERGENCE)
     divergence_factor: float = option(10.0, 'a finite loss above this many times the best so far '
                                       '(and above the first round\'s) for --divergence-rounds '
-                                      'rounds in a row has diverged', group='stopping', metavar='X')
-    divergence_rounds: int = option(3, 'see --divergence-factor', group='stopping', metavar='N')
+                                      'rounds in a row has diverged', group='stopping', metavar='X',
+                                      above=1)
+    divergence_rounds: int = option(3, 'see --divergence-factor', group='stopping', metavar='N',
+                                    at_least=1)
     init: str = option('pytorch', 'initial weights', group='model', choices=INITS)
     forget_bias: float = option(None, 'LSTM: initial forget-gate bias (bias_ih; bias_hh is '
                                 'zeroed)', group='model', metavar='X')
 
     def __post_init__(self):
-        choice(self, 'mode', MODES)
-        choice(self, 'on_divergence', DIVERGENCE)
-        choice(self, 'init', INITS)
-        at_least(self, 'local_steps', 0)
-        at_least(self, 'local_memory_mb', 1)
-        choice(self, 'outer_optimizer', OUTER_OPTIMIZERS)
-        choice(self, 'inner_state', INNER_STATE)
-        check(self, 'local_epochs', isinstance(self.local_epochs, (int, float))
-               and 0 <= self.local_epochs < 1e6, 'a number of at least 0')
+        check_fields(self)
         if self.local_steps and self.local_epochs:
             raise ConfigError(f'{flag_of(self, "local_steps")} and {flag_of(self, "local_epochs")} '
                               'both set the inner work: give one')
-        check(self, 'outer_lr', 0 < self.outer_lr <= 10, 'in (0, 10]')
-        check(self, 'outer_momentum', 0 <= self.outer_momentum < 1, 'in [0, 1)')
-        check(self, 'val_fraction', 0 <= self.val_fraction < 1, 'in [0, 1)')
-        check(self, 'divergence_factor', self.divergence_factor > 1, 'above 1')
-        check(self, 'sample_fraction', 0 < self.sample_fraction <= 1, 'in (0, 1]')
-        at_least(self, 'batch_size', 1)
-        at_least(self, 'max_iter', 0)
-        if self.patience is not None:
-            at_least(self, 'patience', 1)
-        at_least(self, 'divergence_rounds', 1)
-        check(self, 'max_bad_fraction', 0 <= self.max_bad_fraction <= 1, 'between 0 and 1')
 
     def to_dict(self):
         return dataclasses.asdict(self)
