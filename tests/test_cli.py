@@ -122,6 +122,15 @@ def test_a_bad_lr_on_the_command_line_is_one_line_naming_the_flag(tmp_path, caps
     assert err == ['mr-rnn: error: --lr must be positive, got -1.0']
 
 
+def test_a_commands_defaults_are_those_of_the_function_it_calls():
+    parser, _ = build_parser()
+    sample = parser.parse_args(['sample', 'c.npz'])
+    assert (sample.temperature, sample.seed, sample.top_k) == tuple(
+        cli.default_of(cli.sample_text, name) for name in ('temperature', 'seed', 'k'))
+    assert parser.parse_args(['predict', 'c.npz', 'x']).top_k == cli.default_of(cli.predict, 'top_k')
+    assert parser.parse_args(['report', 'r']).samples == cli.default_of(cli.write_report, 'samples')
+
+
 # ── mrjob's options, told apart with mrjob's own parser ──
 
 def test_mrjob_options_and_their_values_go_to_the_runner():
