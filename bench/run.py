@@ -28,7 +28,7 @@ from machine import machine_rows  # noqa: I100
 from measure import Context, load_torch
 from sections import batch, fullbatch, kernels, localconf, memory, overhead, profile, scaling, wire
 
-from mr_rnn.driver.runner import BLAS_THREAD_VARS
+from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS
 
 SECTIONS = {s.__name__.rpartition('.')[2]: s
             for s in (kernels, batch, overhead, scaling, wire, memory, fullbatch, localconf, profile)}

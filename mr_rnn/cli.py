@@ -1,18 +1,25 @@
 """mr-rnn: train, evaluate, sample and inspect recurrent networks on MapReduce.
 
-Argument parsing and thin commands: the work is the driver's and the model's.
+Argument parsing and thin commands: the work is the driver's and the model's,
+and so are the defaults: a command's options default to what the function it
+calls does (``default_of``), the train flags to the configuration's fields.
 Runner options are mrjob's own (-r/--runner, -c/--conf-path, --no-conf,
 --num-cores, ...): anything this parser does not know is handed to mrjob.
 Every mistake a user can make raises an MrRnnError (mr_rnn/errors.py), which
 ends in one line on stderr and its exit code (docs/design.md §3.6).
 """
 import argparse
+import inspect
 import json
 import sys
 
 from mr_rnn.config import GROUPS, from_options, options
 from mr_rnn.driver.run_dir import KEEP_CHECKPOINTS
+from mr_rnn.driver.runner import split_runner_args
+from mr_rnn.driver.report import write_report
+from mr_rnn.driver.scoring import predict
 from mr_rnn.errors import MrRnnError, UserError
+from mr_rnn.inference.generate import sample_text
 
 CHECKPOINT_HELP = 'a checkpoint (.npz), or a run folder: its best.npz, else its final.npz'
 TYPES = {int: int, float: float, str: None, tuple: lambda text: tuple(
@@ -28,7 +35,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 class Arguments:
     """Adds arguments with their default at the end of the help, and keeps
-    every option string, to tell ours from mrjob's (split_runner_args)."""
+    every option string, to tell ours from mrjob's (driver/runner.split_runner_args)."""
 
     def __init__(self):
         self.option_strings = {'-h', '--help'}
@@ -42,6 +49,12 @@ class Arguments:
         action = parser.add_argument(*names, help=help, default=default, **kwargs)
         self.option_strings.update(action.option_strings)
         return action
+
+
+def default_of(function, name):
+    """The default of ``function``'s parameter ``name``: a command's options
+    default to what the function it calls does, and --help shows it from there."""
+    return inspect.signature(function).parameters[name].default
 
 
 def build_parser():
@@ -84,9 +97,9 @@ def build_parser():
     a.add(s, 'checkpoint', help=CHECKPOINT_HELP)
     a.add(s, '--prime', default='', help='text: the start of the generated text')
     a.add(s, '--length', type=int, default=300, help='characters, or forecast steps')
-    a.add(s, '--temperature', type=float, default=1.0)
-    a.add(s, '--seed', type=int, default=0)
-    a.add(s, '--top-k', type=int, default=0, metavar='K',
+    a.add(s, '--temperature', type=float, default=default_of(sample_text, 'temperature'))
+    a.add(s, '--seed', type=int, default=default_of(sample_text, 'seed'))
+    a.add(s, '--top-k', type=int, default=default_of(sample_text, 'k'), metavar='K',
           help='text: draw from the K most likely characters only (0: all)')
     a.add(s, '--history', metavar='CSV', help='regression: series whose end is continued')
 
@@ -94,7 +107,7 @@ def build_parser():
                        '(MapReduce, map only)')
     a.add(p, 'checkpoint', help=CHECKPOINT_HELP)
     a.add(p, 'inputs', nargs='+', metavar='INPUT')
-    a.add(p, '--top-k', type=int, default=5, metavar='K',
+    a.add(p, '--top-k', type=int, default=default_of(predict, 'top_k'), metavar='K',
           help='language models: list the K most likely next tokens')
     a.add(p, '--output', metavar='DIR', help='where the runner writes the predictions (mrjob\'s '
           '--output-dir; HDFS on Hadoop); default: standard output')
@@ -112,7 +125,7 @@ def build_parser():
                        'curves, configuration, timings, samples')
     a.add(r, 'run_dir', metavar='RUN_DIR')
     a.add(r, '--output', metavar='HTML', help='default: RUN_DIR/report.html')
-    a.add(r, '--samples', type=int, default=3,
+    a.add(r, '--samples', type=int, default=default_of(write_report, 'samples'),
           help='language models: how many generated texts to show')
     return parser, a.option_strings
 
@@ -129,40 +142,6 @@ def main(argv=None):
             raise
         print(f'mr-rnn: error: {e}', file=sys.stderr)
         return e.exit_code
-
-
-# ── runner options ──
-
-def split_runner_args(argv, ours):
-    """(mrjob's options with their values, the rest), so that ``-r hadoop`` never
-    reads as an input path. An option that is not ours (nor a prefix of ours)
-    is mrjob's when mrjob's own parser takes it, with a value when it takes one."""
-    from mrjob.job import MRJob
-    theirs = MRJob(args=[]).arg_parser
-    runner, mine, i = [], [], 0
-    while i < len(argv):
-        name = argv[i].split('=', 1)[0]
-        mine_ = not name.startswith('-') or name == '--' or any(o.startswith(name) for o in ours)
-        n = 0 if mine_ else _mrjob_tokens(theirs, argv[i])
-        if n:
-            runner += argv[i:i + n]
-        else:
-            mine.append(argv[i])
-        i += max(n, 1)
-    return runner, mine
-
-
-def _mrjob_tokens(parser, option):
-    """0 when mrjob's parser does not know ``option``; else the tokens it takes:
-    1 (a switch, or --name=value), or 2 (the option and its value)."""
-    probe = '\0'
-    try:
-        known, unknown = parser.parse_known_args([option, probe])
-    except (ValueError, SystemExit):    # it took the probe as a value, and refused it
-        return 2
-    if option in unknown or option in known.args:       # unknown, or a negative number
-        return 0
-    return 1 if probe in known.args else 2
 
 
 def on_this_machine(command, rest):
@@ -231,7 +210,7 @@ def cmd_evaluate(args, rest):
 
 def cmd_sample(args, rest):
     from mr_rnn.driver.inputs import check_local
-    from mr_rnn.inference.generate import forecast, sample_text
+    from mr_rnn.inference.generate import forecast
     from mr_rnn.model import Model
     on_this_machine('sample', rest)
     model = Model.load(checkpoint_file(args.checkpoint))
@@ -267,7 +246,6 @@ def cmd_inspect(args, rest):
 def cmd_predict(args, rest):
     from mr_rnn.driver.inputs import data_files
     from mr_rnn.driver.runner import check_runner_args
-    from mr_rnn.driver.scoring import predict
     runner = check_runner_args(rest)
     files = data_files(args.inputs, runner)
     checkpoint = checkpoint_file(args.checkpoint)
@@ -275,7 +253,7 @@ def cmd_predict(args, rest):
         raise UserError('--top-k must be at least 1')
     if args.output:
         runner = [*runner, '--output-dir', args.output]
-    predict(checkpoint, files, runner, args.top_k, lambda line: print(line, file=sys.stderr))
+    predict(checkpoint, files, runner, lambda line: print(line, file=sys.stderr), args.top_k)
     return 0
 
 
@@ -289,7 +267,6 @@ def cmd_export(args, rest):
 
 
 def cmd_report(args, rest):
-    from mr_rnn.driver.report import write_report
     on_this_machine('report', rest)
     if args.samples < 0:
         raise UserError('--samples must be 0 or more')

@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 
 from helpers import sequence_records, write_jsonl
-from mr_rnn.config import DataConfig, ModelConfig, TrainConfig
+from mr_rnn.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
 from mr_rnn.data.batching import make_batch
 from mr_rnn.data.records import Sequence
 from mr_rnn.data.schema import DataSchema
@@ -15,7 +15,6 @@ from mr_rnn.driver.runner import run_job
 from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.tasks.totals import STATS_KEY
 from mr_rnn.kernels.network import loss_and_grads
-from mr_rnn.kernels.optim import OptimizerConfig
 from mr_rnn.model import Model
 
 LR, MU, BATCH = 0.1, 0.9, 4

@@ -9,17 +9,18 @@ import re
 import pytest
 
 from mr_rnn import cli
-from mr_rnn.cli import build_parser, main, split_runner_args
+from mr_rnn.cli import build_parser, main
+from mr_rnn.driver.runner import split_runner_args
 from mr_rnn.codec.checkpoint import CheckpointError
 from mr_rnn.codec.state_dict import ExportError
-from mr_rnn.config import ConfigError, TrainConfig, from_options, options
+from mr_rnn.config import (DEFAULT_LR, ConfigError, OptimizerConfig, TrainConfig, from_options,
+                           options)
 from mr_rnn.data.records import BadRecord
 from mr_rnn.driver.bad_records import TooManyBadRecords
 from mr_rnn.driver.run_dir import RunDirError
 from mr_rnn.driver.runner import JobFailed
 from mr_rnn.driver.train import TrainingStopped
 from mr_rnn.errors import MrRnnError, UserError
-from mr_rnn.kernels.optim import DEFAULT_LR, BadSetting, OptimizerConfig
 from mr_rnn.driver.report import ReportError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,6 +79,23 @@ def test_the_help_names_each_default_as_the_configuration_holds_it(capsys):
     assert ', '.join(f'{k} {v:g}' for k, v in DEFAULT_LR.items()) in entries['--lr']
 
 
+def outside(option):
+    """A value the option's choices or bounds refuse."""
+    if option.meta.get('choices'):
+        return 'none-of-these'
+    bounds = option.meta['bounds']
+    if 'at_least' in bounds:
+        return bounds['at_least'] - 1
+    return bounds.get('above', bounds.get('at_most', bounds.get('below')))
+
+
+@pytest.mark.parametrize('option', [o for o in options() if {'choices', 'bounds'} & set(o.meta)],
+                         ids=lambda o: o.flag)
+def test_every_choice_and_bound_in_a_fields_metadata_is_enforced(option):
+    with pytest.raises(ConfigError, match=f'^{option.flag} '):
+        from_options({option.dest: outside(option)})
+
+
 def test_a_flag_is_named_in_the_message_of_its_check():
     with pytest.raises(ConfigError, match='^--outer-lr must be in'):
         from_options({'outer_lr': 20.0})
@@ -85,15 +103,16 @@ def test_a_flag_is_named_in_the_message_of_its_check():
         from_options({'model.hidden': 0})
 
 
-def test_the_optimizer_kernel_names_its_field_and_the_config_layer_the_flag():
-    with pytest.raises(BadSetting) as kernel:
+def test_the_optimizer_section_names_the_flag_and_its_kernel_knows_no_flags():
+    with pytest.raises(ConfigError, match='^--lr must be positive, got -1'):
         OptimizerConfig(lr=-1.0)
-    assert kernel.value.field == 'lr' and '--' not in str(kernel.value)
     with pytest.raises(ConfigError, match='^--lr must be positive, got -1'):
         from_options({'optimizer.lr': -1.0})
     with pytest.raises(ConfigError, match="^--optimizer 'lion' is not one of"):
         TrainConfig.from_dict({'optimizer': {'name': 'lion'}})
     assert OptimizerConfig(name='sgd').lr == DEFAULT_LR['sgd']
+    kernel = open(os.path.join(ROOT, 'mr_rnn', 'kernels', 'optim.py'), encoding='utf-8').read()
+    assert not re.findall(r'--[a-z]|\b(?:metadata|metavar|resumable|BadSetting)\b', kernel)
 
 
 def test_a_bad_lr_on_the_command_line_is_one_line_naming_the_flag(tmp_path, capsys):
@@ -102,6 +121,15 @@ def test_a_bad_lr_on_the_command_line_is_one_line_naming_the_flag(tmp_path, caps
     assert main(['train', str(data), '--out', str(tmp_path / 'r'), '--lr', '-1']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ['mr-rnn: error: --lr must be positive, got -1.0']
+
+
+def test_a_commands_defaults_are_those_of_the_function_it_calls():
+    parser, _ = build_parser()
+    sample = parser.parse_args(['sample', 'c.npz'])
+    assert (sample.temperature, sample.seed, sample.top_k) == tuple(
+        cli.default_of(cli.sample_text, name) for name in ('temperature', 'seed', 'k'))
+    assert parser.parse_args(['predict', 'c.npz', 'x']).top_k == cli.default_of(cli.predict, 'top_k')
+    assert parser.parse_args(['report', 'r']).samples == cli.default_of(cli.write_report, 'samples')
 
 
 # ── mrjob's options, told apart with mrjob's own parser ──

@@ -8,10 +8,11 @@ import pytest
 
 from helpers import (load_arrays, max_relative_difference, metrics, sequence_records, train,
                      write_jsonl)
+from mr_rnn.config import OptimizerConfig
 from mr_rnn.data.batching import make_batch
 from mr_rnn.data.jsonl import JsonlReader
 from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
-from mr_rnn.kernels.optim import OptimizerConfig, apply_update, init_state, scheduled_lr
+from mr_rnn.kernels.optim import apply_update, init_state, scheduled_lr
 from mr_rnn.model import Model
 
 P0, G1, G2, LR = 1.0, 0.5, -0.25, 0.1

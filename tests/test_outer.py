@@ -9,12 +9,11 @@ import pytest
 from helpers import load_arrays, max_relative_difference, metrics, sequence_records, train, write_jsonl
 from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mr_rnn.codec.wire import Packet
-from mr_rnn.config import ConfigError, TrainConfig
+from mr_rnn.config import ConfigError, OptimizerConfig, TrainConfig
 from mr_rnn.driver.stopping import best_iteration
 from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.kernels.local_training import LocalTraining
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
-from mr_rnn.kernels.optim import OptimizerConfig
 from mr_rnn.model import Model
 
 

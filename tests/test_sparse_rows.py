@@ -7,14 +7,14 @@ import pytest
 
 from helpers import load_arrays, max_relative_difference, train, write_jsonl
 from mr_rnn.codec.wire import Packet, add_packets, decode_packet, encode_packet
-from mr_rnn.config import TrainConfig
+from mr_rnn.config import OptimizerConfig, TrainConfig
 from mr_rnn.data.routing import Routing
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.data.task_input import Record
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
 from mr_rnn.kernels.local_training import LocalTraining
-from mr_rnn.kernels.optim import STATE_NAMES, OptimizerConfig, apply_update, mean_from_changes
+from mr_rnn.kernels.optim import STATE_NAMES, apply_update, mean_from_changes
 from mr_rnn.kernels.rows import Rows
 from mr_rnn.model import Model
 from mr_rnn.tasks.gradient_step import GradientMap

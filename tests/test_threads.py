@@ -8,7 +8,8 @@ from threadpoolctl import threadpool_limits
 
 from blas_threads_job import MRBlasThreads
 from helpers import train
-from mr_rnn.driver.runner import BLAS_THREAD_VARS, run_job
+from mr_rnn.driver.runner import run_job
+from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.jobs.mrjob_internals import map_task_count
 from mr_rnn.kernels import accumulate

@@ -20,7 +20,8 @@ from measure import heading, interleaved, load_torch, ratio_row
 from paths import BENCH, child_env
 from shards import gradient_job, make_checkpoint, make_shard, shard_batches, target_tokens
 
-from mr_rnn.driver.runner import BLAS_THREAD_VARS, usable_cores
+from mr_rnn.driver.runner import usable_cores
+from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS
 
 BYTES, SEQ_LEN, HIDDEN = 118_000, 50, 128
 TORCH_BATCHES = (32, 64, 128)

@@ -9,7 +9,7 @@ from measure import heading, interleaved, ratio_row
 from paths import ROOT
 from shards import gradient_job, make_checkpoint, make_shard
 
-from mr_rnn.driver.runner import BLAS_THREAD_VARS
+from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS
 
 MAX_RATIO = 1.2
 
@@ -44,4 +44,4 @@ def markdown(r):
         f"of text, LSTM {r['hidden']}, no thread variables in the environment: "
         f"`--no-conf` {r['no_conf_s']:.2f} s, `-c mrjob.conf` {r['conf_s']:.2f} s "
         f"({r['ratio']:.2f}×), {r['reps']} interleaved repetitions. Tasks get one BLAS "
-        "thread from the product's default cmdenv (mr_rnn/driver/runner.py), no conf needed."]
+        "thread from the product's default cmdenv (mr_rnn/jobs/mrjob_internals.py), no conf needed."]

@@ -50,9 +50,10 @@ def write_report(run_dir, output=None, samples=3):
 
 
 def _latest_model(run):
-    """best.npz, else final.npz, else the newest checkpoint that loads; None if none."""
+    """The run's model (``RunDir.model_files``), else the newest checkpoint
+    that loads; None if none."""
     from mr_rnn.model import Model
-    candidates = [os.path.join(run.path, 'best.npz'), os.path.join(run.path, 'final.npz')]
+    candidates = run.model_files()
     candidates += sorted(glob.glob(os.path.join(run.checkpoints, 'iter-*.npz')), reverse=True)
     for path in candidates:
         if os.path.exists(path):

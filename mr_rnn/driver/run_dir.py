@@ -30,6 +30,10 @@ def check_keep_checkpoints(keep):
                           'diverged round goes back to the checkpoint before the newest')
 
 
+# a run's model, for the commands that use one: its best weights, else its last
+MODEL_FILES = ('best.npz', 'final.npz')
+
+
 class RunDirError(MrRnnError):
     """A run directory that cannot be used as asked; the message says why and what to do."""
 
@@ -40,6 +44,10 @@ class RunDir:
         self.checkpoints = os.path.join(path, 'checkpoints')
         self.metrics_path = os.path.join(path, 'metrics.jsonl')
         self.config_path = os.path.join(path, 'config.json')
+
+    def model_files(self):
+        """The files that may hold the run's model, in the order to try them."""
+        return [os.path.join(self.path, name) for name in MODEL_FILES]
 
     def checkpoint_path(self, iteration):
         if type(iteration) is not int or iteration < 0:    # never a path from a file's say-so
@@ -154,14 +162,15 @@ class RunDir:
 
 def checkpoint_of(path):
     """(checkpoint file, note or None): ``path`` as given when it is a file, or
-    a run folder's best.npz, else its final.npz, with a note saying which."""
+    a run folder's model (``RunDir.model_files``), with a note saying which."""
     if os.path.isdir(path):
-        for name, what in (('best.npz', 'best'), ('final.npz', 'final')):
-            candidate = os.path.join(path, name)
+        for candidate in RunDir(path).model_files():
             if os.path.isfile(candidate):
+                what = os.path.basename(candidate)[:-len('.npz')]
                 return candidate, f'using {candidate} (the run\'s {what} checkpoint)'
-        raise RunDirError(f'{path} is a folder without best.npz or final.npz: give a checkpoint '
-                          'file, or a run folder (train --out) once a round has finished')
+        raise RunDirError(f'{path} is a folder without {" or ".join(MODEL_FILES)}: give a '
+                          'checkpoint file, or a run folder (train --out) once a round has '
+                          'finished')
     if not os.path.exists(path):
         raise RunDirError(f'{path} is neither a checkpoint nor a run folder: check the path')
     return path, None

@@ -12,11 +12,12 @@ import sys
 import tempfile
 import zipfile
 
+from mrjob.job import MRJob
+
 import mr_rnn
 from mr_rnn.errors import UserError
 from mr_rnn.driver.job_failures import JobFailed, job_failures
 from mr_rnn.jobs.base import ModelJob
-from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS  # noqa: F401  (the tasks' default)
 
 
 def run_job(job_class, job_args, runner_args, retries=0, warn=None):
@@ -108,6 +109,39 @@ def _merge_counters(per_step):
                 merged.setdefault(group, {}).setdefault(name, 0)
                 merged[group][name] += value
     return merged
+
+
+def split_runner_args(argv, ours):
+    """(mrjob's options with their values, the rest), so that ``-r hadoop`` never
+    reads as an input path. An option that is not ours (nor a prefix of ours)
+    is mrjob's when mrjob's own parser takes it, with a value when it takes one:
+    its public parser answers that (docs/design.md §3.6), so a runner option a
+    newer mrjob adds is known without a list of ours."""
+    theirs = MRJob(args=[]).arg_parser
+    runner, mine, i = [], [], 0
+    while i < len(argv):
+        name = argv[i].split('=', 1)[0]
+        mine_ = not name.startswith('-') or name == '--' or any(o.startswith(name) for o in ours)
+        n = 0 if mine_ else _mrjob_tokens(theirs, argv[i])
+        if n:
+            runner += argv[i:i + n]
+        else:
+            mine.append(argv[i])
+        i += max(n, 1)
+    return runner, mine
+
+
+def _mrjob_tokens(parser, option):
+    """0 when mrjob's parser does not know ``option``; else the tokens it takes:
+    1 (a switch, or --name=value), or 2 (the option and its value)."""
+    probe = '\0'
+    try:
+        known, unknown = parser.parse_known_args([option, probe])
+    except (ValueError, SystemExit):    # it took the probe as a value, and refused it
+        return 2
+    if option in unknown or option in known.args:       # unknown, or a negative number
+        return 0
+    return 1 if probe in known.args else 2
 
 
 def check_runner_args(runner_args):

@@ -33,9 +33,10 @@ def evaluate(checkpoint, files, runner_args):
     return evaluation_metrics(model, scalars, totals.arrays)
 
 
-def predict(checkpoint, files, runner_args, top_k, say):
+def predict(checkpoint, files, runner_args, say, top_k=5):
     """Run the predict job: its lines go to standard output, or to mrjob's
-    --output-dir when ``runner_args`` name one; ``say`` gets the summary line."""
+    --output-dir when ``runner_args`` name one; ``say`` gets the summary line;
+    language models list the ``top_k`` most likely next tokens."""
     model = Model.load(checkpoint)
     to_stdout = not any(a in ('-o', '--output-dir') or a.startswith('--output-dir=')
                         for a in runner_args)

@@ -16,7 +16,7 @@ reducers agree to the last bit whatever the model's dtype. t counts from 1.
               p -= lr / (1-β1^t) · m / (√v / √(1-β2^t) + ε)
     adamw:    p *= 1 - lr λ, then the adam step (λ = weight_decay, not added to g)
 
-Schedules give the learning rate of round k (0-based) of K = --max-iter:
+Schedules give the learning rate of round k (0-based) of a run of K rounds:
 
     constant:     lr
     step:         lr γ^⌊k / step_size⌋
@@ -33,50 +33,17 @@ its local steps, having trained on n_i targets. Per parameter block, with
     momentum: b = μ b + Δ;  θ_{k+1} = θ_k - η b
     nesterov: b = μ b + Δ;  θ_{k+1} = θ_k - η (Δ + μ b)
 
-η = --outer-lr, μ = --outer-momentum, b is the checkpoint's
-``optim.outer_momentum.<param>`` (float64, zero at the start).
+η is the outer learning rate, μ the outer momentum, b the outer state
+(float64, zero at the start).
 
-Chosen by measurement (bench/average_mode.py: LSTM 32, Adam lr 0.01, a quarter
-of sample_data/text/austen_persuasion.txt cut into K part files, one map task
-each, the default inner work; held-out loss after rounds 1..10):
-
-    K = 8   plain averaging (sgd, η 1)   2.784 2.425 2.294 2.219 2.166 2.124 2.087 2.056 2.027 2.002
-    K = 8   nesterov η 0.7 μ 0.9         2.771 2.508 2.340 2.223 2.143 2.078 2.038 2.006 1.981 1.964
-    K = 8   same, inner state reset      2.771 2.514 2.353 2.259 2.198 2.066 1.996 1.950 1.921 1.898
-    K = 1   nesterov, inner state kept   2.787 2.488 2.331 2.226 2.118 2.063 2.018 1.974 1.954 1.932
-    K = 1   same, inner state reset      2.787 2.499 2.338 2.226 2.120 2.055 2.000 1.954 1.923 1.899
-
-and, measured again on 2026-12-01 with `python bench/average_mode.py --tasks 1 8
---config default "nesterov 0.7/0.9 (DiLoCo), inner state reset"`:
-
-    K = 8   nesterov η 1.0 μ 0.5, reset  2.814 2.422 2.253 2.182 2.035 1.967 1.911 1.874 1.843 1.820
-    K = 1   nesterov η 1.0 μ 0.5, reset  2.839 2.498 2.261 2.145 2.051 2.016 1.945 1.903 1.878 1.854
-
-Nesterov beats plain averaging: DiLoCo's η 0.7, μ 0.9 reaches 2.0 in 9 rounds
-where plain averaging needs 11. η 1.0, μ 0.5 (the default) does better still
-at both K: 2.0 after 6 rounds at K = 8 and 7 at K = 1, against 7 and 8 with
-η 0.7, μ 0.9, and it reaches 1.82 and 1.85 after 10 rounds against 1.90. With
-μ 0.9 the momentum keeps pushing along the directions of rounds long past
-(its sum weighs the last round 1, all earlier ones 9); a round of one task's
-hundreds of Adam steps is no noisy gradient that needs that much smoothing.
-At equal wall time on two cores (bench/QUALITY.md's State of the Union text,
-two map tasks, 100 s) η 1.0, μ 0.5 reached 1.82 bits/char against 1.90 for
-η 0.7, μ 0.9; and with 16 tasks on small shards (bench/QUALITY.md's scaling
-table) it needed 5 rounds to its target against 6.
-The inner state (Adam's m, v and
-step count) is reset to zero at the start of every round by default
-(--inner-state reset): it reached 2.0 in 7 rounds at K = 8 against 9 when the
-tasks' states are averaged, and in 7 against 8 at K = 1, where averaging one
-task's state is keeping it. The averaged moments describe gradients at other
-tasks' weights, and a fresh Adam's bias correction makes each round's first
-steps full-sized again. Keeping a running copy per task is not possible
-otherwise: map tasks keep nothing between rounds, and which records a task
-reads depends on the runner's split. A reset state also halves what a task
-emits and a checkpoint holds.
+The functions take an optimizer's settings as ``config``, any object with
+the fields they read (the configuration's ``optimizer`` section is one):
+``name`` (a key of STATE_NAMES), ``lr``, ``momentum``, ``weight_decay``,
+``beta1``, ``beta2``, ``alpha``, ``eps``, ``eps_adagrad`` for the update;
+``lr``, ``schedule`` (one of SCHEDULES), ``warmup``, ``step_size``, ``gamma``,
+``min_lr`` for the schedule.
 """
 import math
-import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -91,63 +58,7 @@ STATE_NAMES = {
     'adam': ('exp_avg', 'exp_avg_sq'),
     'adamw': ('exp_avg', 'exp_avg_sq'),
 }
-DEFAULT_LR = {'sgd': 0.1, 'momentum': 0.05, 'nesterov': 0.05, 'adagrad': 0.05,
-              'rmsprop': 1e-3, 'adam': 2e-3, 'adamw': 2e-3}
 SCHEDULES = ('constant', 'step', 'exponential', 'cosine')
-
-
-class BadSetting(ValueError):
-    """An optimizer setting that cannot work. ``field`` names the setting, so that
-    the layer above can name it as its user knows it (config.py: the flag)."""
-
-    def __init__(self, field, problem):
-        super().__init__(f'{field} {problem}')
-        self.field, self.problem = field, problem
-
-
-def setting(default, help=None, **described):
-    """A field's default and, for a setting a user chooses, what it is: ``help``
-    and optionally ``choices``, ``metavar``, ``resumable`` (may change when a
-    run resumes) and ``name`` (what users call it, when not the field's name).
-    config.py makes a flag of every described field; the kernel knows no flags."""
-    return dataclasses.field(default=default, metadata={'help': help, **described} if help else {})
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    name: str = setting('adam', 'the inner optimizer', choices=tuple(STATE_NAMES),
-                        name='optimizer')
-    lr: float = setting(None, 'learning rate; default: ' + ', '.join(
-        f'{k} {v:g}' for k, v in DEFAULT_LR.items()), metavar='X', resumable=True)
-    momentum: float = setting(0.9, 'momentum and nesterov: μ', metavar='X')
-    beta1: float = 0.9
-    beta2: float = 0.999
-    alpha: float = 0.99         # rmsprop
-    eps: float = 1e-8           # adam, adamw, rmsprop; adagrad uses eps_adagrad
-    eps_adagrad: float = 1e-10
-    weight_decay: float = setting(0.0, 'L2 (adamw: decoupled)', metavar='X')
-    schedule: str = setting('constant', "learning-rate schedule over the run's rounds",
-                            choices=SCHEDULES)
-    warmup: int = setting(0, 'rounds of linear lr warm-up', metavar='N')
-    step_size: int = setting(10, 'step schedule: rounds per decay', metavar='N')
-    gamma: float = setting(0.5, 'step/exponential decay factor', metavar='X')
-    min_lr: float = setting(0.0, 'cosine schedule floor', metavar='X')
-    clip_norm: float = setting(0.0, 'clip the gradient to this global L2 norm (0: off)',
-                               metavar='X')
-
-    def __post_init__(self):
-        for field, value, choices in (('name', self.name, STATE_NAMES),
-                                      ('schedule', self.schedule, SCHEDULES)):
-            if value not in choices:
-                raise BadSetting(field, f'{value!r} is not one of: {", ".join(choices)}')
-        if self.lr is None:
-            object.__setattr__(self, 'lr', DEFAULT_LR[self.name])
-        if not self.lr > 0:
-            raise BadSetting('lr', f'must be positive, got {self.lr}')
-        for field, value, low in (('clip_norm', self.clip_norm, 0), ('warmup', self.warmup, 0),
-                                  ('step_size', self.step_size, 1)):
-            if not value >= low:
-                raise BadSetting(field, f'must be at least {low}, got {value}')
 
 
 def scheduled_lr(config, round_index, total_rounds):
@@ -202,8 +113,8 @@ def apply_update(config, param, grad, state, step, lr=None, id_axis=0):
     if name == 'sgd':
         delta = lr * g
     elif name in ('momentum', 'nesterov'):
-        buf = new_state['momentum_buffer'] = config.momentum * state['momentum_buffer'] + g
-        delta = lr * (g + config.momentum * buf if name == 'nesterov' else buf)
+        delta, new_state['momentum_buffer'] = momentum_step(
+            g, state['momentum_buffer'], lr, config.momentum, name == 'nesterov')
     elif name == 'adagrad':
         total = new_state['sum'] = state['sum'] + g * g
         delta = lr * g / (np.sqrt(total) + config.eps_adagrad)
@@ -219,6 +130,12 @@ def apply_update(config, param, grad, state, step, lr=None, id_axis=0):
         bias2 = 1 - config.beta2 ** step
         delta = (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + config.eps)
     return (p - delta).astype(param.dtype), new_state
+
+
+def momentum_step(g, buf, lr, mu, nesterov):
+    """b = μ b + g, and the step: lr b, or lr (g + μ b) with Nesterov -> (step, b)."""
+    buf = mu * buf + g
+    return lr * (g + mu * buf if nesterov else buf), buf
 
 
 OUTER_OPTIMIZERS = ('sgd', 'momentum', 'nesterov')
@@ -238,9 +155,8 @@ def outer_update(name, lr, momentum, theta, mean, state):
     if name == 'sgd':
         # written from the mean so that η = 1 gives the mean itself, bit for bit
         return (mean + (1 - lr) * delta).astype(theta.dtype), {}
-    config = OptimizerConfig(name=name, lr=lr, momentum=momentum)
-    new, inner = apply_update(config, theta, delta, {'momentum_buffer': state[OUTER_STATE]}, step=1)
-    return new, {OUTER_STATE: inner['momentum_buffer']}
+    step, buf = momentum_step(delta, state[OUTER_STATE], lr, momentum, name == 'nesterov')
+    return (theta.astype(np.float64) - step).astype(theta.dtype), {OUTER_STATE: buf}
 
 
 def mean_from_changes(theta, changes, weight, axis):
