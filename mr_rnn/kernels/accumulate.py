@@ -73,11 +73,11 @@ class GradientSum:
         return chunk
 
     def _compute(self, batch):
-        sparse = bool(self.sparse)
+        args = (self.params, self.spec, batch) + ((True,) if self.sparse else ())
         if self.results is None:
-            self._add(loss_and_grads(self.params, self.spec, batch, sparse))
+            self._add(loss_and_grads(*args))
             return
-        for result in self.results.submit(loss_and_grads, self.params, self.spec, batch, sparse):
+        for result in self.results.submit(loss_and_grads, *args):
             self._add(result)
 
     def _add(self, result):
