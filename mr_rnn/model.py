@@ -8,7 +8,7 @@ import numpy as np
 from mr_rnn.codec.checkpoint import (OPTIM_PREFIX, CheckpointError, join_arrays,
                                      load_checkpoint, save_checkpoint, split_arrays)
 from mr_rnn.codec.state_dict import ExportError, read_state_dict
-from mr_rnn.config import ConfigError, TrainConfig
+from mr_rnn.config import ConfigError, TrainConfig, flag_of
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.kernels import optim
 from mr_rnn.kernels.network import NetworkSpec, init_params, param_shapes
@@ -133,11 +133,15 @@ def unwritten(config, schema, arrays, meta):
 
 
 def network_spec(config, schema):
+    if config.model.embed and not schema.token_input:
+        raise ConfigError(f'{flag_of(config.model, "embed")} needs token input (text, or jsonl '
+                          f'token ids); this {schema.format} data has {schema.input_size} '
+                          'features per step: leave it out')
     return NetworkSpec(
         cell=config.model.cell, input_size=schema.input_size, hidden=config.model.hidden,
         layers=config.model.layers, output_size=schema.output_size,
         token_input=schema.token_input, head='per_step' if schema.per_step else 'last_step',
-        loss='mse' if schema.task == 'regress' else 'xent')
+        loss='mse' if schema.task == 'regress' else 'xent', embed=config.model.embed)
 
 
 def init_from_state_dict(model, path):

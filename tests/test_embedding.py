@@ -103,3 +103,86 @@ def test_the_sparse_gradient_is_the_rows_of_the_dense_one():
     rows = loss_and_grads(params, spec, batch, sparse=True).grads[EMBEDDING]
     assert isinstance(rows, Rows) and V - 1 not in rows.ids
     assert np.array_equal(rows.dense((V, E)), dense)
+
+
+def embedded_model(cell, layers, per_step):
+    from mr_rnn.config import ModelConfig, TrainConfig
+    from mr_rnn.data.schema import DataSchema
+    from mr_rnn.model import Model
+    schema = DataSchema('jsonl', 'lm' if per_step else 'classify', True, V, per_step,
+                        V if per_step else O)
+    model = Model.initial(TrainConfig(model=ModelConfig(cell=cell, hidden=H, layers=layers,
+                                                        embed=E)), schema)
+    rng = np.random.default_rng(layers)
+    model.params = {n: rng.uniform(-0.8, 0.8, p.shape).astype(np.float32)
+                    for n, p in model.params.items()}
+    return model
+
+
+@pytest.mark.parametrize('cell', CELLS)
+@pytest.mark.parametrize('per_step', [False, True])
+def test_onnx_export_with_an_embedding_gives_our_outputs(cell, per_step):
+    ort = need_module('onnxruntime', "pip install -e '.[onnx]'")
+    onnx = need_module('onnx', "pip install -e '.[onnx]'")
+    from mr_rnn.outputs.export import onnx_model
+    model = embedded_model(cell, 2, per_step)
+    batch = batch_of('per_step' if per_step else 'last_step', seed=9)
+    proto = onnx_model(model)
+    onnx.checker.check_model(proto, full_check=True)
+    assert 'Gather' in [n.op_type for n in proto.graph.node]
+    session = ort.InferenceSession(proto.SerializeToString(), providers=['CPUExecutionProvider'])
+    got = session.run(['output'], {'x': batch.x, 'lengths': batch.mask.sum(axis=1).astype(np.int32)})[0]
+    ours = forward(model.params, model.spec, batch.x, batch.mask)
+    if per_step:
+        got, ours = got[batch.mask], ours[batch.mask]
+    np.testing.assert_allclose(got, ours, rtol=0, atol=1e-5)
+    assert np.abs(ours).max() > 0.1
+
+
+@pytest.mark.parametrize('cell', CELLS)
+def test_torch_modules_loaded_from_an_export_with_an_embedding_give_our_outputs(tmp_path, cell):
+    torch = need_module('torch', "pip install -e '.[bench]'")
+    from mr_rnn.outputs.export import export_torch
+    from test_export import torch_snippet
+    model = embedded_model(cell, 2, False)
+    path = str(tmp_path / 'weights.npz')
+    export_torch(model, path)
+    namespace = {}
+    exec(torch_snippet().replace("'weights.npz'", repr(path)), namespace)   # loads strictly
+    batch = batch_of('last_step', seed=10)
+    with torch.no_grad():
+        got = namespace['net'](torch.tensor(batch.x), torch.tensor(batch.mask.sum(axis=1)))
+    np.testing.assert_allclose(got.numpy(), forward(model.params, model.spec, batch.x, batch.mask),
+                               rtol=0, atol=1e-5)
+
+
+def test_embed_needs_token_input_and_says_so_in_one_line(tmp_path, capsys):
+    from helpers import sequence_records, train, write_jsonl
+    data = write_jsonl(tmp_path / 'dense.jsonl', sequence_records(10))
+    assert train(tmp_path / 'run', [data], '--embed', '8') == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and '--embed needs token input' in err[0], err
+
+
+def test_a_classifier_with_an_embedding_trains_on_inline_and_local_to_the_same_weights(tmp_path):
+    from helpers import load_arrays, max_relative_difference, train, write_jsonl
+    rng = np.random.default_rng(11)
+    records = [{'x': rng.integers(300_000, size=int(rng.integers(2, 9))).tolist(),
+                'y': int(rng.integers(3))} for _ in range(150)] + [{'x': [299_999], 'y': 0}] * 2
+    data = write_jsonl(tmp_path / 'ids.jsonl', records)
+    flags = ['--embed', '6', '--hidden', '5', '--dtype', 'float64', '--max-iter', '2',
+             '--quiet', '--keep-checkpoints', '2']
+    assert train(tmp_path / 'inline', [data], *flags) == 0
+    assert train(tmp_path / 'local', [data], *flags, '-r', 'local', '--num-cores', '2') == 0
+    a = load_arrays(tmp_path / 'inline' / 'final.npz')
+    assert a[EMBEDDING].shape == (300_000, 6)       # past the old limit of 131,072 ids
+    assert max_relative_difference(a, load_arrays(tmp_path / 'local' / 'final.npz')) < 1e-9
+
+
+def test_ids_past_max_ids_are_bad_records(tmp_path, capsys):
+    from helpers import train, write_jsonl
+    records = [{'x': [1, 2, 3], 'y': 0}, {'x': [2, 3], 'y': 1}] * 20 + [{'x': [5000], 'y': 1}]
+    data = write_jsonl(tmp_path / 'ids.jsonl', records)
+    assert train(tmp_path / 'run', [data], '--max-ids', '1000', '--max-iter', '1',
+                 '--hidden', '3', '--max-bad-fraction', '0.1') == 0
+    assert 'token ids 5000 is past the vocabulary limit of 1000 (--max-ids)' in capsys.readouterr().err

@@ -20,6 +20,9 @@ class ModelConfig:
     layers: int = option(1, 'stacked recurrent layers', metavar='N', at_least=1)
     task: str = option(None, 'default: inferred from the data', choices=TASKS)
     dtype: str = option('float32', 'of the weights and the maths', choices=DTYPES)
+    embed: int = option(0, 'token input: an embedding table of D columns before the first '
+                        'recurrent layer, as torch.nn.Embedding (0: one-hot input)',
+                        metavar='D', at_least=0, limit=LIMITS.steps)
 
     def __post_init__(self):
         check_fields(self)
@@ -32,6 +35,8 @@ class DataConfig:
                           limit=LIMITS.steps)
     max_vocab: int = option(256, 'text: keep the most frequent characters', metavar='N',
                             at_least=2, limit=LIMITS.vocab)
+    max_ids: int = option(LIMITS.vocab, 'jsonl: token and class ids must be below N; a record '
+                          'past it is a bad record', metavar='N', at_least=2, limit=LIMITS.ids)
     window: int = option(24, 'csv: input steps per window', metavar='N', at_least=1)
     horizon: int = option(1, 'csv: steps ahead to predict', metavar='N', at_least=1)
     columns: tuple = option((), 'csv: input columns (default: every numeric column)',

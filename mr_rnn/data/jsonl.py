@@ -30,13 +30,14 @@ def _floats(values, what):
         raise BadRecord(f'{what} holds a number too large for a float') from None
 
 
-def _ids(values, what):
-    """Token or class ids: ints in [0, LIMITS.vocab), checked before numpy sees them."""
+def _ids(values, what, limit):
+    """Token or class ids: ints in [0, limit), checked before numpy sees them."""
     values = values if isinstance(values, list) else [values]
     if min(values) < 0:
         raise BadRecord(f'{what} must be >= 0')
-    if max(values) >= LIMITS.vocab:
-        raise BadRecord(f'{what} {max(values)} is past the vocabulary limit of {LIMITS.vocab}')
+    if max(values) >= limit:
+        raise BadRecord(f'{what} {max(values)} is past the vocabulary limit of {limit} '
+                        '(--max-ids)')
     return values
 
 
@@ -87,8 +88,10 @@ def load_json(raw):
         raise BadRecord('JSON nested too deeply') from None
 
 
-def parse_jsonl(raw):
-    """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord."""
+def parse_jsonl(raw, max_ids=None):
+    """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord. Ids must be
+    below ``max_ids`` (--max-ids; default the safety limit)."""
+    limit = LIMITS.vocab if max_ids is None else max_ids
     record = load_json(raw)
     if not isinstance(record, dict) or 'x' not in record or 'y' not in record:
         raise BadRecord('not a JSON object with "x" and "y"')
@@ -99,7 +102,7 @@ def parse_jsonl(raw):
     if T > LIMITS.steps:
         raise BadRecord(f'"x" has {T} steps, past the limit of {LIMITS.steps}')
     if all(_is_int(s) for s in x):
-        x_kind, x = 'tokens', np.array(_ids(x, 'token ids'), np.int64)
+        x_kind, x = 'tokens', np.array(_ids(x, 'token ids', limit), np.int64)
     elif all(isinstance(s, list) and s and all(_is_num(v) for v in s) for s in x):
         D = len(x[0])
         if any(len(s) != D for s in x):
@@ -109,11 +112,11 @@ def parse_jsonl(raw):
         raise BadRecord('each step of "x" must be an int token id or a list of numbers')
 
     if _is_int(y):
-        y_kind, y = 'last:class', np.array(_ids(y, 'class ids')[0], np.int64)
+        y_kind, y = 'last:class', np.array(_ids(y, 'class ids', limit)[0], np.int64)
     elif _is_num(y):
         y_kind, y = 'last:vec:1', _floats([y], '"y"')
     elif isinstance(y, list) and y and all(_is_int(v) for v in y) and len(y) == T:
-        y_kind, y = 'step:class', np.array(_ids(y, 'class ids'), np.int64)
+        y_kind, y = 'step:class', np.array(_ids(y, 'class ids', limit), np.int64)
     elif isinstance(y, list) and y and all(_is_num(v) for v in y):
         y_kind, y = f'last:vec:{len(y)}', _floats(y, '"y"')
     elif (isinstance(y, list) and len(y) == T and
@@ -128,8 +131,8 @@ def parse_jsonl(raw):
     return x_kind, y_kind, x, y
 
 
-def jsonl_facts(raw):
-    x_kind, y_kind, x, y = parse_jsonl(raw)
+def jsonl_facts(raw, max_ids=None):
+    x_kind, y_kind, x, y = parse_jsonl(raw, max_ids)
     facts = {'records': 1, 'x_kind': {x_kind: 1}, 'y_kind': {y_kind: 1}}
     # the largest ids of the two records that reach furthest (schema.top_id): one
     # record alone never sizes the model
@@ -141,11 +144,11 @@ def jsonl_facts(raw):
 
 
 class JsonlReader:
-    def __init__(self, schema):
-        self.schema = schema
+    def __init__(self, schema, max_ids=None):
+        self.schema, self.max_ids = schema, max_ids
 
     def sequences(self, raw):
-        x_kind, y_kind, x, y = parse_jsonl(raw)
+        x_kind, y_kind, x, y = parse_jsonl(raw, self.max_ids)
         s = self.schema
         if x_kind != s.x_kind:
             raise BadRecord(f'"x" is {x_kind}, the model expects {s.x_kind}')

@@ -1,6 +1,8 @@
 """The reader of each format, for what a job reads: a line at a time (text,
 jsonl) or whole files (csv), into sequences for the model jobs or into facts
 for the describe pass."""
+import functools
+
 from mr_rnn.data.csv_series import CsvReader, facts_records
 from mr_rnn.data.jsonl import JsonlReader, jsonl_facts
 from mr_rnn.data.text import TextReader, text_facts
@@ -14,7 +16,7 @@ def line_reader(schema, data_config):
     if schema.format == 'text':
         return TextReader(schema, data_config.seq_len).sequences
     if schema.format == 'jsonl':
-        return JsonlReader(schema).sequences
+        return JsonlReader(schema, data_config.max_ids).sequences
     raise ValueError(f'{schema.format} is not a line format')
 
 
@@ -25,6 +27,9 @@ def file_reader(schema, data_config, horizon=None):
     return CsvReader(schema, data_config.window, horizon).records
 
 
-def facts_reader(fmt):
-    """(per-line facts, whole-file facts records) of the describe pass."""
+def facts_reader(fmt, max_ids=None):
+    """(per-line facts, whole-file facts records) of the describe pass; jsonl
+    ids must be below ``max_ids`` (--max-ids)."""
+    if fmt == 'jsonl':
+        return functools.partial(jsonl_facts, max_ids=max_ids), facts_records
     return LINE_FACTS.get(fmt), facts_records

@@ -79,7 +79,8 @@ class Trainer:
         # the paths as given: a resumed run lists its folders again
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
-        output, _ = self.run_job(MRDescribeData, MRDescribeData.command_line(fmt, listed.files))
+        output, _ = self.run_job(MRDescribeData, MRDescribeData.command_line(
+            fmt, listed.files, max_ids=config.data.max_ids))
         facts = dict(output).get(FACTS_KEY, {'records': 0})
         check_bad_fraction(facts.get('bad', 0), facts.get('records', 0),
                            facts.get('examples', []), config.max_bad_fraction,

@@ -16,6 +16,11 @@ class MRDescribeData(RecordJob):
     INTERNAL_PROTOCOL = JSONProtocol
     OUTPUT_PROTOCOL = JSONProtocol
 
+    def configure_args(self):
+        super().configure_args()
+        self.add_passthru_arg('--max-ids', type=int, default=None,
+                              help='jsonl: token and class ids must be below this')
+
     def steps(self):
         return [self.record_step(mapper_init=self.mapper_init_facts,
                                  mapper_final=self.mapper_final_emit_facts,
@@ -23,7 +28,7 @@ class MRDescribeData(RecordJob):
                                  reducer=self.reducer_merge_facts)]
 
     def mapper_init_facts(self):
-        self.task = DescribeMap(self.options.format)
+        self.task = DescribeMap(self.options.format, self.options.max_ids)
 
     def mapper_final_emit_facts(self):
         """-> ('facts', facts of this task)"""

@@ -15,10 +15,12 @@ PyTorch and ONNX order the gates differently, so the weight blocks are
 reordered: LSTM i f g o -> i o f c; GRU r z n -> z r h, with
 linear_before_reset=1, which is where PyTorch keeps b_hn (inside the reset
 product). Token inputs are one-hot encoded (OneHot), so W keeps PyTorch's
-(G·H, V) shape. Initial states are zero, as in mr_rnn and PyTorch.
+(G·H, V) shape; with an embedding table (--embed) they are its rows
+(Gather). Initial states are zero, as in mr_rnn and PyTorch.
 
 PyTorch (``export_torch``): an ``.npz`` holding exactly the ``state_dict()``
-of a module with attributes ``rnn`` (torch.nn.RNN/LSTM/GRU, batch_first) and
+of a module with attributes ``embedding`` (torch.nn.Embedding, with --embed),
+``rnn`` (torch.nn.RNN/LSTM/GRU, batch_first) and
 ``head`` (torch.nn.Linear), and beside it ``OUT.json`` with the sizes, the
 vocabulary and the normalisation. No pickle: ``numpy.load(allow_pickle=False)``
 reads it and ``torch.tensor`` turns each array into a tensor (docs/using-models.md).
@@ -52,7 +54,8 @@ def model_facts(model):
     spec = model.spec
     return {'cell': spec.cell, 'input_size': spec.input_size, 'hidden': spec.hidden,
             'layers': spec.layers, 'output_size': spec.output_size,
-            'token_input': spec.token_input, 'head': spec.head, 'task': model.schema.task,
+            'token_input': spec.token_input, 'embed': spec.embed, 'head': spec.head,
+            'task': model.schema.task,
             'dtype': model.config.model.dtype,
             'horizon': model.config.data.horizon, 'schema': model.schema.to_dict()}
 
@@ -79,7 +82,13 @@ def onnx_model(model):
     def f32(array):
         return np.ascontiguousarray(array, np.float32)
 
-    if spec.token_input:
+    if spec.embed:
+        x = helper.make_tensor_value_info('x', TensorProto.INT64, ['batch', 'seq'])
+        # torch.nn.Embedding: a token's row of the table
+        nodes.append(helper.make_node('Gather', [const('embedding.weight', f32(p['embedding.weight'])),
+                                                 'x'], ['x_embedded'], axis=0))
+        dense = 'x_embedded'                                          # (B, T, E)
+    elif spec.token_input:
         x = helper.make_tensor_value_info('x', TensorProto.INT64, ['batch', 'seq'])
         nodes.append(helper.make_node(
             'OneHot', ['x', const('vocab_size', np.array(spec.input_size, np.int64)),
@@ -166,6 +175,9 @@ def export_onnx(model, path):
 def export_torch(model, path):
     """OUT.npz: the state dict, named as torch names it; OUT.json: the facts."""
     facts = dict(model_facts(model),
-                 torch=f'rnn = torch.nn.{TORCH_MODULE[model.spec.cell]}(input_size, hidden, '
-                       'layers, batch_first=True); head = torch.nn.Linear(hidden, output_size)')
+                 torch=(('embedding = torch.nn.Embedding(input_size, embed); '
+                         if model.spec.embed else '') +
+                        f'rnn = torch.nn.{TORCH_MODULE[model.spec.cell]}('
+                        f'{"embed" if model.spec.embed else "input_size"}, hidden, layers, '
+                        'batch_first=True); head = torch.nn.Linear(hidden, output_size)'))
     write_state_dict(path, model.params, facts)

@@ -19,8 +19,8 @@ FACTS_KEY = 'facts'
 class DescribeMap:
     """The map of one task: ``add(record)`` each record, then ``finish()``."""
 
-    def __init__(self, fmt):
-        self.read_line, self.file_reader = facts_reader(fmt)
+    def __init__(self, fmt, max_ids=None):
+        self.read_line, self.file_reader = facts_reader(fmt, max_ids)
         self.facts = {'records': 0, 'bad': 0, 'examples': []}
 
     def add(self, record):

@@ -35,7 +35,7 @@ class PredictMap:
         self.pending = []                  # (id, Sequence) waiting for a full batch
         self.stats = {'records': 0, 'bad': 0}
         schema, data = model.schema, model.config.data
-        self.jsonl = JsonlReader(schema) if schema.format == 'jsonl' else None
+        self.jsonl = JsonlReader(schema, data.max_ids) if schema.format == 'jsonl' else None
         if schema.format == 'text':
             self.text = TextReader(schema, data.seq_len)
             self.read_line = self.prime
