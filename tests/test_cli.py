@@ -128,7 +128,8 @@ def test_a_commands_defaults_are_those_of_the_function_it_calls():
     sample = parser.parse_args(['sample', 'c.npz'])
     assert (sample.temperature, sample.seed, sample.top_k) == tuple(
         cli.default_of(cli.sample_text, name) for name in ('temperature', 'seed', 'k'))
-    assert parser.parse_args(['predict', 'c.npz', 'x']).top_k == cli.default_of(cli.predict, 'top_k')
+    predict = parser.parse_args(['predict', 'c.npz', 'x'])
+    assert predict.top_k == cli.default_of(cli.predict, 'top_k')
     assert parser.parse_args(['report', 'r']).samples == cli.default_of(cli.write_report, 'samples')
 
 

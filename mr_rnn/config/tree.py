@@ -112,7 +112,8 @@ class TrainConfig:
 SECTIONS = {'model': ModelConfig, 'data': DataConfig, 'optimizer': OptimizerConfig}
 
 # one flag: ``dest`` is its place in the tree ('max_iter', 'model.cell',
-# 'optimizer.lr'), ``type`` the field's, ``meta`` what ``flag`` made
+# 'optimizer.lr'), ``type`` the field's, ``meta`` what ``option`` put in the
+# field's metadata, with the help group filled in
 Option = namedtuple('Option', 'dest flag type default meta')
 
 
