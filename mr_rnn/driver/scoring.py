@@ -16,6 +16,7 @@ from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_predict import MRPredict
 from mr_rnn.inference.metrics import evaluation_metrics
 from mr_rnn.model import Model
+from mr_rnn.tasks.predict import TOP_K
 from mr_rnn.tasks.totals import STATS_KEY
 
 
@@ -33,7 +34,7 @@ def evaluate(checkpoint, files, runner_args):
     return evaluation_metrics(model, scalars, totals.arrays)
 
 
-def predict(checkpoint, files, runner_args, say, top_k=5):
+def predict(checkpoint, files, runner_args, say, top_k=TOP_K):
     """Run the predict job: its lines go to standard output, or to mrjob's
     --output-dir when ``runner_args`` name one; ``say`` gets the summary line;
     language models list the ``top_k`` most likely next tokens."""
