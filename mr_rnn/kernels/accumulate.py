@@ -27,7 +27,7 @@ CHUNK_ELEMENTS = 1 << 20
 class GradientSum:
     """Sum of per-element losses, their count, and the gradient of the sum (float64).
 
-    ``add(batch)`` takes the user's batches (``--batch-size``); they are only a
+    ``add(batch)`` takes the user's batches (of the configured size); they are only a
     grouping of the sum (docs/design.md §3.8), so consecutive ones are joined
     into chunks (see CHUNK_STEP_ELEMENTS) before the forward and backward pass.
     A batch that is already that large is computed alone, so memory stays

@@ -7,7 +7,7 @@ from mr_rnn.kernels.network import loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 from mr_rnn.kernels.rows import Rows
 
-AUTO_MIN_STEPS = 64     # inner steps per round when neither --local-steps nor --local-epochs
+AUTO_MIN_STEPS = 64     # inner steps per round when neither local_steps nor local_epochs is set
 
 
 class LocalTraining:

@@ -1,6 +1,6 @@
 """The blocks a token id looks up, forward and backward (docs/design.md §3.2).
 
-With ``--embed D`` token ids index the rows of ``embedding.weight`` (V, D),
+With an embedding table (``spec.embed`` = D) token ids index the rows of ``embedding.weight`` (V, D),
 as ``torch.nn.Embedding``; without, a token's one-hot vector times
 ``rnn.weight_ih_l0`` (G·H, V) is that block's column of the id. Either way a
 batch reads a few of the V slices, and its gradient is zero but in those:
