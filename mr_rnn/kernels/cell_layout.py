@@ -115,14 +115,14 @@ def dtanh(y, out=None):
     return out
 
 
-# ── what the LSTM's and GRU's forward hand their backward, and their dW_hh ──
+# ── what every cell's forward hands its backward, and the one dW_hh path ──
 
 @dataclass(eq=False)
 class CellCache:
     """What a cell's backward needs from its forward; LSTM and GRU add their
     own. Backward may write over it."""
     h_all: np.ndarray       # (T+1, B, H) hidden state entering step t, h0 first
-    gates: np.ndarray       # (G, T, B, H) activated gates, internal order
+    gates: np.ndarray       # (G, T, B, H) activated gates, internal order (RNN: h_t)
     active: list            # rows running at each step (cells.layer_forward)
 
     @property

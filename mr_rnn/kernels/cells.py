@@ -7,7 +7,7 @@ because that product is one large matrix multiplication outside the time loop;
 the loop only does the recurrent product with ``W_hh``. Backward returns the
 gradient with respect to the input projection so the caller can form ``dW_ih``
 and ``dx`` in one product per gate as well, and forms ``dW_hh`` and ``db_hh``
-itself.
+itself, the same way for every cell (cell_layout.recurrent_weight_grads).
 
 Each cell is a module, its equations in its docstring and its forward and
 backward following them line for line: cell_rnn, cell_lstm, cell_gru. The
