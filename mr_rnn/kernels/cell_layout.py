@@ -58,16 +58,26 @@ def gate_views(cell, a, *names):
 
 
 def gate_major(cell, w):
-    """(G*H, ...) rows in PyTorch's gate order -> (G, H, ...) in the internal order."""
+    """(G*H, ...) rows in PyTorch's gate order -> (G, H, ...) in the internal
+    order: a view of w where the two orders agree (RNN, GRU), else a copy;
+    write into it only after a copy of your own."""
     G = GATES[cell]
-    return w.reshape(G, w.shape[0] // G, *w.shape[1:])[list(ORDER[cell])]
+    w = w.reshape(G, w.shape[0] // G, *w.shape[1:])
+    return w if _same_order(cell) else w[list(ORDER[cell])]
 
 
 def pytorch_rows(cell, g):
-    """(G, H, ...) in the internal gate order -> (G*H, ...) rows in PyTorch's order."""
+    """(G, H, ...) in the internal gate order -> (G*H, ...) rows in PyTorch's
+    order (a view of g where the two orders agree, as gate_major)."""
+    if _same_order(cell):
+        return g.reshape(-1, *g.shape[2:])
     out = np.empty_like(g)
     out[list(ORDER[cell])] = g
     return out.reshape(-1, *g.shape[2:])
+
+
+def _same_order(cell):
+    return INTERNAL_ORDER[cell] == PYTORCH_ORDER[cell]
 
 
 def input_affine(cell, w_ih, b_ih, b_hh):
@@ -79,8 +89,9 @@ def input_affine(cell, w_ih, b_ih, b_hh):
     G = GATES[cell]
     half = np.asarray(HALVED[cell], w_ih.dtype)
     w = gate_major(cell, w_ih).transpose(0, 2, 1) * half[:, None, None]
-    b_hh = gate_major(cell, b_hh)                                  # a copy
+    b_hh = gate_major(cell, b_hh)
     if cell == 'gru':
+        b_hh = b_hh.copy()
         b_hn, = gate_views(cell, b_hh, 'n')
         b_hn[...] = 0.0                     # the loop adds it inside the reset product
     b = (gate_major(cell, b_ih) + b_hh) * half[:, None]
