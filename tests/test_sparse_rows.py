@@ -92,23 +92,24 @@ def test_gradient_sums_as_rows_are_the_dense_sums_bit_for_bit():
             assert np.array_equal(sparse.grads[name], dense.grads[name]), name
 
 
-def emitted_bytes(vocab, records):
-    """What one gradient map task emits on ``records`` for a one-hot classifier
-    over ``vocab`` ids (LSTM 16)."""
+def emitted_bytes(vocab, records, embed=0):
+    """What one gradient map task emits on ``records`` for a classifier over
+    ``vocab`` ids (LSTM 16), one-hot or with an embedding table."""
     schema = DataSchema('jsonl', 'classify', True, vocab, False, 2)
-    model = Model.initial(TrainConfig.from_dict({'model': {'hidden': 16}}), schema)
+    model = Model.initial(TrainConfig.from_dict({'model': {'hidden': 16, 'embed': embed}}), schema)
     task = GradientMap(model, Routing())
     for i, raw in enumerate(records):
         task.add(Record(raw, f'f:{i + 1}', 'f', lambda raw=raw: task.read_line(raw)))
     return sum(len(encode_packet(packet)) for _, packet in task.finish())
 
 
-def test_a_map_task_emits_about_as_much_at_200k_ids_as_at_1k():
+@pytest.mark.parametrize('embed', [0, 64])
+def test_a_map_task_emits_about_as_much_at_200k_ids_as_at_1k(embed):
     rng = np.random.default_rng(2)
     used = rng.choice(1000, 300, replace=False)        # the same distinct ids in both
     records = [json.dumps({'x': rng.choice(used, 30).tolist(), 'y': int(rng.integers(2))})
                .encode() for _ in range(200)]
-    small, large = emitted_bytes(1000, records), emitted_bytes(200_000, records)
+    small, large = emitted_bytes(1000, records, embed), emitted_bytes(200_000, records, embed)
     assert large <= 1.5 * small, (small, large)
 
 
