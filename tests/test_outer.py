@@ -251,7 +251,8 @@ def test_average_mode_without_validation_names_the_inner_loss_and_keeps_the_newe
     assert train(run, [data], '--mode', 'average', '--hidden', '4', '--max-iter', '4',
                  '--local-steps', '3', '--lr', '0.5', '--tol', '0') == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('iter')]
-    assert len(lines) == 5 and all(' inner loss ' in ln for ln in lines)
+    assert len(lines) == 5 and all(' inner loss ' in ln for ln in lines[:4])
+    assert ' inner loss ' not in lines[4] and ' loss ' in lines[4]    # the final evaluation
     assert np.array_equal(load_arrays(run / 'best.npz')['head.bias'],
                           load_arrays(run / 'final.npz')['head.bias'])
     rows = [{'iteration': k, 'train_loss': loss, 'val_loss': None}

@@ -47,11 +47,11 @@ def format_duration(seconds):
     return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
 
 
-def progress_line(row, config=None):
+def progress_line(row):
     """One metrics row (driver/train.py) as the line a person reads. In average
     mode a round's training loss is the map tasks' loss along their own inner
     steps, not the averaged weights' (docs/design.md §3.3): it says so."""
-    inner = getattr(config, 'mode', None) == 'average'
+    inner = row.get('inner_loss', False)
     val = f' val {row["val_loss"]:.4f}' if row['val_loss'] is not None else ''
     grad = f' |g| {row["grad_norm"]:.3g}' if row['grad_norm'] is not None else ''
     bad = f' bad {row["bad_records"]}' if row['bad_records'] else ''
@@ -134,7 +134,7 @@ class Progress:
         elif self.lines:
             done = row['iteration'] >= config.max_iter
             eta = '' if done or left is None else f'  eta {format_duration(left)}'
-            self._print(progress_line(row, config) + eta, self.out)
+            self._print(progress_line(row) + eta, self.out)
 
     def close(self):
         self.stop.set()

@@ -57,7 +57,7 @@ class Trainer:
         self.runner_args = list(runner_args)
         self.echo, self.warn = echo, warn
         # each metrics row once written, with the config (driver/progress.py shows it)
-        self.on_row = on_row or (lambda row, config: echo(progress_line(row, config)))
+        self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
         self.job_retries, self.keep_checkpoints = job_retries, keep_checkpoints
         self.inputs = None
         self.stop_reason = None             # why train() stopped, for the final line
@@ -171,7 +171,10 @@ class Trainer:
         row = {'iteration': model.iteration, 'train_loss': result.train.loss,
                'val_loss': result.val.loss if result.val else None,
                'grad_norm': result.grad_norm, 'lr': model.lr(), 'seconds': None,
-               'records': result.train.records, 'bad_records': result.train.bad}
+               'records': result.train.records, 'bad_records': result.train.bad,
+               # a training round of average mode measures the tasks' inner steps;
+               # the final evaluation, the checkpoint itself (docs/design.md §3.3)
+               'inner_loss': model.config.mode == 'average' and not self.stop_reason}
         # the runner's own counters, where it reports them (Hadoop, local, inline)
         ours = counters.get('mr_rnn', {})
         if 'records' in ours:
