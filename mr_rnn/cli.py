@@ -113,9 +113,11 @@ def build_parser():
     a.add(p, '--output', metavar='DIR', help='where the runner writes the predictions (mrjob\'s '
           '--output-dir; HDFS on Hadoop); default: standard output')
 
-    x = sub.add_parser('export', help='write a checkpoint as ONNX or as a PyTorch state dict')
+    x = sub.add_parser('export', help='write a checkpoint as ONNX or as a PyTorch state dict, '
+                       'and the tokenizer file a runtime needs beside it')
     a.add(x, 'checkpoint', help=CHECKPOINT_HELP)
-    a.add(x, 'output', metavar='OUT', help='OUT.onnx, or OUT.npz (+ OUT.json) for torch')
+    a.add(x, 'output', metavar='OUT', help='OUT.onnx, or OUT.npz (+ OUT.json) for torch; either '
+          'with OUT.tokenizer.json beside it (tokenizer settings, vocabulary, class names)')
     a.add(x, '--format', choices=('onnx', 'torch'),
           help='default: from OUT\'s extension (.onnx: onnx, .npz: torch)')
 

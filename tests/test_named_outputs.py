@@ -416,3 +416,12 @@ def test_docs_example_classifies_a_raw_string_with_onnxruntime(tmp_path, monkeyp
     p = softmax(forward(model.params, model.spec, np.array([ids]), np.ones((1, len(ids)), bool))[0])
     assert namespace['label'] == schema.classes[int(np.argmax(p))]
     np.testing.assert_allclose(namespace['probabilities'], p, rtol=0, atol=1e-5)
+
+
+def test_inspect_shows_the_tokenizer_settings_and_class_names(tmp_path, capsys):
+    ckpt = str(tmp_path / 'ckpt.npz')
+    word_classifier().save(ckpt)
+    assert main(['inspect', ckpt]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 'tokens       kind words, lowercase True, max_token_chars 100' in lines
+    assert 'classes      2: ham, spam' in lines

@@ -1,6 +1,8 @@
 """The numbers ``mr-rnn evaluate`` reports, from the evaluate job's totals
-(on the driver, after the reduce): loss, perplexity, accuracy, F1 from the
-confusion matrix, RMSE and MAE in the data's units; and their text form."""
+(on the driver, after the reduce): loss, perplexity, accuracy, per-class
+precision, recall and F1 and their macro means from the confusion matrix,
+RMSE and MAE in the data's units; and their text form, classes labelled by
+their names where the model has them (docs/design.md §3.4)."""
 import math
 
 import numpy as np
@@ -86,7 +88,8 @@ def evaluation_metrics(model, scalars, arrays):
 
 def evaluation_lines(result):
     """``evaluation_metrics``'s result as text: one line per number, then the
-    confusion matrix with F1 per class, or the errors per output."""
+    confusion matrix with F1 per class and the per-class table (classes by
+    name, or id), or the errors per output."""
     lines = []
     for key, value in result.items():
         if isinstance(value, (list, dict)):
