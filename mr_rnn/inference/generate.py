@@ -71,7 +71,7 @@ def join_words(tokens, prime=''):
             text += token if glue or not opening else ' ' + token
             glue = opening
             continue
-        before = not (glue or token.isspace() or token in CLOSING or token[0] in ATTACHED
+        before = not (glue or token.isspace() or token in CLOSING or token[:1] in ATTACHED
                       or _is_closing_mark(token))
         text += ' ' + token if before else token
         glue = token.isspace() or token in OPENING or token in ATTACHED
