@@ -30,6 +30,9 @@ class DataSchema:
     columns: tuple = None       # csv: input columns
     target_columns: tuple = None
     norm: dict = None           # csv: {column: [mean, std]}, applied to inputs and targets
+    classes: tuple = None       # class names, sorted: index = class id; None: the ids are the names
+    tokens: dict = None         # tokenizer settings ({"kind": "words", ...}); None: chars for
+                                # text, ids for jsonl (token_settings)
 
     def to_dict(self):
         return asdict(self)
@@ -37,10 +40,25 @@ class DataSchema:
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
-        for key in ('vocab', 'columns', 'target_columns'):
+        for key in ('vocab', 'columns', 'target_columns', 'classes'):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+    def token_settings(self):
+        """How text becomes this model's input, as a JSON-able dict: ``tokens``
+        when the describe pass set it, else today's meaning of the format
+        ({"kind": "chars"} for text, {"kind": "ids"} for jsonl token ids);
+        None for a model of feature vectors (docs/design.md §3.4)."""
+        if self.tokens is not None:
+            return dict(self.tokens)
+        if not self.token_input:
+            return None
+        return {'kind': 'chars'} if self.format == 'text' else {'kind': 'ids'}
+
+    def class_name(self, class_id):
+        """A class as a user names it: its name, or its id when there are no names."""
+        return self.classes[class_id] if self.classes is not None else class_id
 
     @property
     def x_kind(self):
