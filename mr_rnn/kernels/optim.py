@@ -164,7 +164,7 @@ def mean_from_changes(theta, changes, weight, axis, row_weights=None):
     ``changes`` the Rows of Σ n_i (θ_i - θ_k) along the block's id axis (a task
     sends only the rows it touched, the others being θ_k's). With
     ``row_weights``, the Rows of Σ n_i over the tasks that touched each row,
-    a row's mean is over those tasks only (docs/design.md §5, --row-average)."""
+    a row's mean is over those tasks only (docs/design.md §5)."""
     mean = theta.astype(np.float64)
     if row_weights is None:
         np.moveaxis(mean, axis, 0)[changes.ids] += changes.values / weight
