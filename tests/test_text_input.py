@@ -134,7 +134,7 @@ def test_a_reducer_and_the_driver_hold_a_bounded_top_of_a_million_tokens():
     reduce = DescribeReduce('jsonl', DataConfig(format='jsonl', max_vocab=k + 1))
     tracemalloc.start()
     for i in range(1_000_000):
-        list(reduce.add(['t', f'w{i:07d}'], [1 + i % 7]))
+        list(reduce.add(f't:w{i:07d}', [1 + i % 7]))
     top = dict(reduce.finish())['vocab']
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -155,9 +155,9 @@ def test_a_map_task_emits_its_counts_in_bounded_pieces():
     emitted = task.add(record)
     assert len(emitted) == 100_001 and not task.counts      # past FLUSH_AT: emitted at once
     assert FLUSH_AT < 100_001
-    out = dict((k if isinstance(k, str) else tuple(k), v) for k, v in task.finish())
+    out = dict(task.finish())
     assert out['facts']['records'] == 1 and len(out) == 1
-    assert list(merge(['t', 'w1'], [2, 3])) == [(['t', 'w1'], 5)]
+    assert list(merge('t:w1', [2, 3])) == [('t:w1', 5)]
 
 
 def test_ties_go_to_the_smaller_token():

@@ -31,8 +31,9 @@ class ModelConfig:
 TOKENS = ('chars', 'words', 'ids')
 KEEP = ('start', 'end')
 CASES = ('keep', 'lower')
-# --max-vocab when not given: every character a text holds, as before words came;
-# for words, the size measured on the spam corpus (bench: the vocabulary sizes)
+# --max-vocab when not given: characters as before words came; for words, the
+# size bench/VOCAB.md measured: 96.8 % of held-out e-mail tokens covered, where
+# 50,000 adds 0.8 points for 2.5 times the weights
 MAX_VOCAB = {'chars': 256, 'words': 20000}
 
 

@@ -4,7 +4,7 @@ vocabulary and class names of documents (docs/design.md §3.1). The work is
 tasks/describe.py's.
 
     map:     record -> facts (small counters), summed in the task; tokens and
-             class names counted by key: (['t', token], n), (['c', name], n)
+             class names counted by key: ('t:' + token, n), ('c:' + name, n)
     combine: merge facts; add the counts of a key
     reduce:  merge facts -> ('facts', totals); a key's total into the task's
              bounded top -> ('vocab', [[token, n], ...]), ('classes', [[name, n], ...])
@@ -47,18 +47,18 @@ class MRDescribeData(RecordJob):
         self.task = DescribeMap(self.options.format, self.options.max_ids, self.data_config())
 
     def mapper_final_emit_facts(self):
-        """-> ('facts', facts of this task), ([kind, token], count) of the rest"""
+        """-> ('facts', facts of this task), ('KIND:TOKEN', count) of the rest"""
         return self.task.finish()
 
     def combiner_merge(self, key, values):
-        """('facts', facts...) -> ('facts', merged); ([kind, token], counts) -> sum"""
+        """('facts', facts...) -> ('facts', merged); ('KIND:TOKEN', counts) -> sum"""
         return merge(key, values)
 
     def reducer_init_top(self):
         self.reduce = DescribeReduce(self.options.format, self.data_config())
 
     def reducer_merge(self, key, values):
-        """('facts', facts...) -> ('facts', merged); ([kind, token], counts) -> nothing yet"""
+        """('facts', facts...) -> ('facts', merged); ('KIND:TOKEN', counts) -> nothing yet"""
         return self.reduce.add(key, values)
 
     def reducer_final_emit_top(self):

@@ -4,7 +4,7 @@ combine and reduce of MRDescribeData as plain functions.
     map:     record -> facts (small counters), summed in the task
              -> ('facts', facts of this task)
              and its tokens and class names counted, a key each (data/vocab.py)
-             -> (['t', token], count), (['c', class name], count)
+             -> ('t:' + token, count), ('c:' + class name, count)
     combine: ('facts', facts...) -> ('facts', merged);  (key, counts...) -> (key, sum)
     reduce:  ('facts', facts...) -> ('facts', merged);  (key, counts...) -> kept in
              the task's bounded top of counts -> at its end ('vocab', [[token, count], ...]),
@@ -21,6 +21,8 @@ from mr_rnn.data.schema import merge_facts
 from mr_rnn.data.vocab import FLUSH_AT, TopCounts, merge_top
 
 FACTS_KEY = 'facts'
+# a counted key is its kind, ':' and the token: a string, as Spark's grouping
+# hashes keys and a JSON list is no hashable key
 TOKEN, CLASS = 't', 'c'
 # what a record's facts count by key: their key in the facts -> the key's kind
 COUNTED = {'chars': TOKEN, 'tokens': TOKEN, 'class_names': CLASS}
@@ -53,7 +55,7 @@ class DescribeMap:
     def emit_counts(self):
         counts, self.counts = self.counts, {}
         for (kind, key), n in counts.items():
-            yield [kind, key], n
+            yield f'{kind}:{key}', n
 
     def finish(self):
         yield FACTS_KEY, self.facts
@@ -85,7 +87,7 @@ class DescribeReduce:
         if key == FACTS_KEY:
             yield from merge(key, values)
             return
-        kind, name = key
+        kind, name = key.split(':', 1)
         self.tops[kind].add(name, sum(values))
 
     def finish(self):
