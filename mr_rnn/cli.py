@@ -95,12 +95,13 @@ def build_parser():
 
     s = sub.add_parser('sample', help='generate text, or forecast a series, from a checkpoint')
     a.add(s, 'checkpoint', help=CHECKPOINT_HELP)
-    a.add(s, '--prime', default='', help='text: the start of the generated text')
-    a.add(s, '--length', type=int, default=300, help='characters, or forecast steps')
+    a.add(s, '--prime', default='', help='text: the start of the generated text, read as the '
+          'training text was (characters, or words)')
+    a.add(s, '--length', type=int, default=300, help='tokens (characters, or words for a word model), or forecast steps')
     a.add(s, '--temperature', type=float, default=default_of(sample_text, 'temperature'))
     a.add(s, '--seed', type=int, default=default_of(sample_text, 'seed'))
     a.add(s, '--top-k', type=int, default=default_of(sample_text, 'k'), metavar='K',
-          help='text: draw from the K most likely characters only (0: all)')
+          help='text: draw from the K most likely tokens only (0: all)')
     a.add(s, '--history', metavar='CSV', help='regression: series whose end is continued')
 
     p = sub.add_parser('predict', help='score data with a checkpoint: one JSON line per record '
@@ -112,9 +113,11 @@ def build_parser():
     a.add(p, '--output', metavar='DIR', help='where the runner writes the predictions (mrjob\'s '
           '--output-dir; HDFS on Hadoop); default: standard output')
 
-    x = sub.add_parser('export', help='write a checkpoint as ONNX or as a PyTorch state dict')
+    x = sub.add_parser('export', help='write a checkpoint as ONNX or as a PyTorch state dict, '
+                       'and the tokenizer file a runtime needs beside it')
     a.add(x, 'checkpoint', help=CHECKPOINT_HELP)
-    a.add(x, 'output', metavar='OUT', help='OUT.onnx, or OUT.npz (+ OUT.json) for torch')
+    a.add(x, 'output', metavar='OUT', help='OUT.onnx, or OUT.npz (+ OUT.json) for torch; either '
+          'with OUT.tokenizer.json beside it (tokenizer settings, vocabulary, class names)')
     a.add(x, '--format', choices=('onnx', 'torch'),
           help='default: from OUT\'s extension (.onnx: onnx, .npz: torch)')
 
@@ -219,7 +222,7 @@ def cmd_sample(args, rest):
         if args.temperature <= 0:
             raise UserError('--temperature must be positive')
         if args.top_k < 0:
-            raise UserError('--top-k must be 0 (all characters) or more')
+            raise UserError('--top-k must be 0 (all tokens) or more')
         print(args.prime + sample_text(model, args.prime, args.length, args.temperature,
                                        args.seed, args.top_k))
     elif schema.task == 'regress' and schema.format == 'csv':
@@ -231,8 +234,8 @@ def cmd_sample(args, rest):
         for row in rows:
             print(','.join(f'{v:.6g}' for v in row))
     else:
-        raise UserError(f'sample needs a text language model or a csv regression model; '
-                        f'this checkpoint is a {schema.format} {schema.task} model')
+        raise UserError(f'sample needs a text language model (characters or words) or a csv '
+                        f'regression model; this checkpoint is a {schema.format} {schema.task} model')
     return 0
 
 

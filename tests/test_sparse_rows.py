@@ -155,3 +155,36 @@ def test_local_training_on_touched_rows_is_the_dense_local_training(optimizer):
     weighted_param, _ = dense.weighted()['rnn.weight_ih_l0']
     mean = mean_from_changes(params['rnn.weight_ih_l0'], change, float(rows.count), axis=1)
     np.testing.assert_allclose(mean, weighted_param / dense.count, rtol=1e-14, atol=1e-15)
+
+
+def test_row_average_touched_is_each_rows_mean_over_the_tasks_that_touched_it():
+    spec = NetworkSpec('lstm', 300, 4, 1, 3, True, 'last_step', 'xent')
+    params = init_params(spec, 0, np.float64)
+    config = OptimizerConfig(name='adam', lr=0.05)
+    tasks = []
+    for seed, used in ((4, np.arange(0, 200, 3)), (5, np.arange(100, 300, 7))):
+        local = LocalTraining(params, spec, {n: {} for n in params}, config, 0.05, 0,
+                              local_steps=5, keep_state=False, sparse=True)
+        for batch in token_batches(np.random.default_rng(seed), 300, used):
+            local.add(batch)
+        local.train()
+        tasks.append(local)
+    name = 'rnn.weight_ih_l0'
+    changes = [t.weighted()[name][0] for t in tasks]
+    touched = [Rows(c.ids, np.full(len(c.ids), float(t.count))) for c, t in zip(changes, tasks)]
+    got = mean_from_changes(params[name], changes[0].plus(changes[1]),
+                            float(sum(t.count for t in tasks)), axis=1,
+                            row_weights=touched[0].plus(touched[1]))
+    want = params[name].copy()
+    for column in range(300):
+        trained = [t for t in tasks if column in t.touched[name]]
+        if trained:
+            want[:, column] = (sum(t.count * t.params[name][:, column] for t in trained)
+                               / sum(t.count for t in trained))
+    only_first = np.setdiff1d(tasks[0].touched[name], tasks[1].touched[name])
+    both = np.intersect1d(tasks[0].touched[name], tasks[1].touched[name])
+    assert len(only_first) and len(both)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    # a row only the first task touched is that task's own row, not half of its change
+    np.testing.assert_allclose(got[:, only_first], tasks[0].params[name][:, only_first],
+                               rtol=1e-12, atol=1e-14)

@@ -17,6 +17,7 @@ MODES = ('gradient', 'average')
 DIVERGENCE = ('stop', 'halve-lr')
 INITS = ('pytorch', 'xavier', 'orthogonal')
 INNER_STATE = ('average', 'reset')
+ROW_AVERAGE = ('all', 'touched')
 # the help's sections, in this order (docs/design.md §3.6)
 GROUPS = ('model', 'data', 'optimisation', 'average mode', 'validation', 'stopping')
 
@@ -78,6 +79,9 @@ class TrainConfig:
     inner_state: str = option('reset', 'average mode: the inner optimizer state across rounds: '
                               'reset to zero every round, or the tasks\' states averaged',
                               group='average mode', choices=INNER_STATE)
+    row_average: str = option('all', 'average mode: a row looked up by token id is averaged '
+                              'over all tasks, or over the tasks that touched it',
+                              group='average mode', choices=ROW_AVERAGE)
     val_fraction: float = option(0.0, 'hold out this share of the records for validation '
                                  '(per-record hash)', group='validation', metavar='F',
                                  at_least=0, below=1)

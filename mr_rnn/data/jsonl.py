@@ -95,15 +95,24 @@ def _is_name(v):
     return isinstance(v, str) and v != ''
 
 
-def parse_jsonl(raw, max_ids=None, data=None):
+def parse_jsonl(raw, max_ids=None, data=None, documents=False):
     """Return (x_kind, y_kind, x, y) of one line, or raise BadRecord. Ids must be
     below ``max_ids`` (--max-ids; default the safety limit). ``data``: the
     DataConfig naming the fields (--text-field, --label-field) and the cap on
     steps (--max-len); default: "x", "y", no cap.
 
-    x_kind is ``text`` for a string (a document: x stays the string, for the
-    caller to tokenize), ``tokens`` or ``dense:D``; a y_kind ending in ``name``
-    holds class names (strings)."""
+    x_kind is ``tokens`` or ``dense:D``, and x and y are arrays. With
+    ``documents``, x may also be a string (x_kind ``text``: a document, left
+    for the caller to tokenize) and y class names (a y_kind ending in
+    ``name``: strings)."""
+    parsed = _parse(raw, max_ids, data)
+    if not documents and (parsed[0] == 'text' or parsed[1].endswith(':name')):
+        raise BadRecord('text and class names are read by the describe pass and the model '
+                        'readers only')
+    return parsed
+
+
+def _parse(raw, max_ids, data):
     limit = LIMITS.vocab if max_ids is None else max_ids
     data = DataConfig() if data is None else data
     x_name, y_name = data.text_field, data.label_field
@@ -175,7 +184,7 @@ def _document_target(y, y_name, limit):
 
 
 def jsonl_facts(raw, max_ids=None, data=None):
-    x_kind, y_kind, x, y = parse_jsonl(raw, max_ids, data)
+    x_kind, y_kind, x, y = parse_jsonl(raw, max_ids, data, documents=True)
     if x_kind == 'text':
         data = data or DataConfig()
         x = document_tokens(x, token_settings(data, 'jsonl'), data)
@@ -214,7 +223,7 @@ class JsonlReader:
         self.class_ids = ClassIds(schema.classes)
 
     def sequences(self, raw):
-        x_kind, y_kind, x, y = parse_jsonl(raw, self.max_ids, self.data)
+        x_kind, y_kind, x, y = parse_jsonl(raw, self.max_ids, self.data, documents=True)
         s, fields = self.schema, (self.data.text_field, self.data.label_field)
         if x_kind != s.x_kind:
             raise BadRecord(f'"{fields[0]}" is {_kind_words(x_kind)}, the model expects '

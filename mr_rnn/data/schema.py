@@ -30,9 +30,9 @@ class DataSchema:
     columns: tuple = None       # csv: input columns
     target_columns: tuple = None
     norm: dict = None           # csv: {column: [mean, std]}, applied to inputs and targets
-    classes: tuple = None       # class names by class id (sorted); None: classes are ids
-    tokens: dict = None         # text: the tokenizer's settings (data/tokens.py), JSON-able;
-                                # None: the input is token ids or numbers
+    classes: tuple = None       # class names, sorted: index = class id; None: the ids are the names
+    tokens: dict = None         # tokenizer settings ({"kind": "words", ...}, data/tokens.py);
+                                # None: chars for text, ids for jsonl (token_settings)
 
     def to_dict(self):
         return asdict(self)
@@ -45,9 +45,24 @@ class DataSchema:
                 d[key] = tuple(d[key])
         return cls(**d)
 
+    def token_settings(self):
+        """How text becomes this model's input, as a JSON-able dict: ``tokens``
+        when the describe pass set it, else today's meaning of the format
+        ({"kind": "chars"} for text, {"kind": "ids"} for jsonl token ids);
+        None for a model of feature vectors (docs/design.md §3.4)."""
+        if self.tokens is not None:
+            return dict(self.tokens)
+        if not self.token_input:
+            return None
+        return {'kind': 'chars'} if self.format == 'text' else {'kind': 'ids'}
+
+    def class_name(self, class_id):
+        """A class as a user names it: its name, or its id when there are no names."""
+        return self.classes[class_id] if self.classes is not None else class_id
+
     @property
     def x_kind(self):
-        if self.tokens is not None:
+        if self.tokens is not None and self.tokens.get('kind') != 'ids':
             return 'text'
         return 'tokens' if self.token_input else f'dense:{self.input_size}'
 

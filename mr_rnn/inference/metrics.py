@@ -1,6 +1,8 @@
 """The numbers ``mr-rnn evaluate`` reports, from the evaluate job's totals
-(on the driver, after the reduce): loss, perplexity, accuracy, F1 from the
-confusion matrix, RMSE and MAE in the data's units; and their text form."""
+(on the driver, after the reduce): loss, perplexity, accuracy, per-class
+precision, recall and F1 and their macro means from the confusion matrix,
+RMSE and MAE in the data's units; and their text form, classes labelled by
+their names where the model has them (docs/design.md §3.4)."""
 import math
 
 import numpy as np
@@ -12,9 +14,10 @@ def classification_metrics(confusion):
     """confusion[t, p]: targets of class t predicted as p.
 
     Per class: precision tp / predicted, recall tp / true, F1 their harmonic
-    mean (0 where undefined). Macro-F1 is the plain mean of F1 over the classes
-    that occur as a target or as a prediction (scikit-learn's ``average='macro'``
-    on the labels present).
+    mean (0 where undefined, as scikit-learn's ``zero_division=0``), support
+    the targets of the class. Macro-F1 (and macro precision and recall) is the
+    plain mean over the classes that occur as a target or as a prediction
+    (scikit-learn's ``average='macro'`` on the labels present).
     """
     confusion = np.asarray(confusion, np.float64)
     tp = np.diag(confusion)
@@ -24,8 +27,12 @@ def classification_metrics(confusion):
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     present = (predicted + true) > 0
-    macro_f1 = float(f1[present].mean()) if present.any() else 0.0
-    return {'macro_f1': macro_f1, 'precision': precision, 'recall': recall, 'f1': f1}
+
+    def macro(per_class):
+        return float(per_class[present].mean()) if present.any() else 0.0
+    return {'macro_f1': macro(f1), 'macro_precision': macro(precision),
+            'macro_recall': macro(recall), 'precision': precision, 'recall': recall, 'f1': f1,
+            'support': true}
 
 
 def regression_metrics(sq_err, abs_err, count, scale=None):
@@ -58,8 +65,17 @@ def evaluation_metrics(model, scalars, arrays):
     if task == 'classify':
         confusion = arrays['confusion']
         cls = classification_metrics(confusion)
-        result.update(macro_f1=cls['macro_f1'], f1_per_class=cls['f1'].tolist(),
-                      confusion=confusion.astype(int).tolist())
+        labels = [model.schema.class_name(c) for c in range(len(confusion))]
+        result.update(
+            macro_f1=cls['macro_f1'], macro_precision=cls['macro_precision'],
+            macro_recall=cls['macro_recall'], f1_per_class=cls['f1'].tolist(),
+            confusion=confusion.astype(int).tolist(), labels=labels,
+            # scikit-learn's classification_report(output_dict=True), keyed by
+            # the class's name (or its id as text: JSON keys are strings)
+            per_class={str(label): {'precision': float(p), 'recall': float(r), 'f1': float(f),
+                                    'support': int(n)}
+                       for label, p, r, f, n in zip(labels, cls['precision'], cls['recall'],
+                                                    cls['f1'], cls['support'])})
     if task == 'regress':
         units = output_units(model.schema, model.config.data.horizon)
         reg = regression_metrics(arrays['sq_err'], arrays['abs_err'], count,
@@ -72,21 +88,47 @@ def evaluation_metrics(model, scalars, arrays):
 
 def evaluation_lines(result):
     """``evaluation_metrics``'s result as text: one line per number, then the
-    confusion matrix with F1 per class, or the errors per output."""
+    confusion matrix with F1 per class and the per-class table (classes by
+    name, or id), or the errors per output."""
     lines = []
     for key, value in result.items():
         if isinstance(value, (list, dict)):
             continue
         lines.append(f'{key:>16}  {value:.6g}' if isinstance(value, float) else f'{key:>16}  {value}')
     if 'confusion' in result:
-        confusion = result['confusion']
-        width = max(5, len(str(max(max(row) for row in confusion))) + 1)
-        lines.append('confusion matrix (rows: true class, columns: predicted class)')
-        lines.append(' ' * 6 + ''.join(f'{c:>{width}}' for c in range(len(confusion))) + '      F1')
-        for c, (row, f1) in enumerate(zip(confusion, result['f1_per_class'])):
-            lines.append(f'{c:>6}' + ''.join(f'{n:>{width}}' for n in row) + f'  {f1:6.3f}')
+        lines += _confusion_lines(result)
     if len(result.get('per_output', {})) > 1:
         lines.append(f'{"output":>16}  {"rmse":>10}  {"mae":>10}   (data units)')
         for name, errors in result['per_output'].items():
             lines.append(f'{name:>16}  {errors["rmse"]:10.6g}  {errors["mae"]:10.6g}')
+    return lines
+
+
+COLUMN_LABEL, ROW_LABEL = 12, 24    # characters of a class name shown as a column, as a row
+
+
+def _short(label, width):
+    label = str(label)
+    return label if len(label) <= width else label[:width - 1] + '~'
+
+
+def _confusion_lines(result):
+    """The confusion matrix, rows and columns labelled by class name (or id),
+    each row ending in the class's F1; then precision, recall, F1 and support
+    per class, as scikit-learn's classification_report."""
+    confusion, labels = result['confusion'], result.get('labels') or range(len(result['confusion']))
+    rows = [_short(label, ROW_LABEL) for label in labels]
+    columns = [_short(label, COLUMN_LABEL) for label in labels]
+    width = max(5, len(str(max(max(row) for row in confusion))) + 1,
+                max(len(c) for c in columns) + 1)
+    left = max(6, max(len(r) for r in rows))
+    lines = ['confusion matrix (rows: true class, columns: predicted class)',
+             ' ' * left + ''.join(f'{c:>{width}}' for c in columns) + '      F1']
+    for label, row, f1 in zip(rows, confusion, result['f1_per_class']):
+        lines.append(f'{label:>{left}}' + ''.join(f'{n:>{width}}' for n in row) + f'  {f1:6.3f}')
+    if 'per_class' in result:
+        lines.append(f'{"class":>{left}}  precision     recall         F1    support')
+        for label, m in zip(rows, result['per_class'].values()):
+            lines.append(f'{label:>{left}}  {m["precision"]:9.4f}  {m["recall"]:9.4f}  '
+                         f'{m["f1"]:9.4f}  {m["support"]:9d}')
     return lines

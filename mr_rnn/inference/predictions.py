@@ -39,7 +39,9 @@ def predictions(model, batch, k=5):
     - language model: ``next``, the k most likely next tokens after the last
       step, [{"token": character or id, "p": probability}, ...]
     - classification: ``class`` and ``probabilities`` (last-step models), or
-      ``classes`` and ``probabilities`` per step (per-step models)
+      ``classes`` and ``probabilities`` per step (per-step models); a model
+      that knows its class names (``schema.classes``) gives the name and
+      {name: probability}, one without gives the id and a list by id
     - regression: ``values`` per output (per step for per-step models); csv
       models give {target column: [value at step +1, +2, ...]} in the data's units
     """
@@ -52,12 +54,26 @@ def predictions(model, batch, k=5):
         if s.task == 'lm':
             rows.append({'next': _next_tokens(s, softmax(o[-1]), k)})
         elif s.task == 'classify':
-            p = softmax(o)
-            key = 'classes' if spec.head == 'per_step' else 'class'
-            rows.append({key: p.argmax(-1).tolist(), 'probabilities': p.tolist()})
+            rows.append(_classes(s, softmax(o), spec.head == 'per_step'))
         else:
             rows.append({'values': _in_units(s, model.config.data.horizon, o)})
     return rows
+
+
+def _classes(schema, p, per_step):
+    """p (C,) or (T, C): the most likely class and the probabilities, by name
+    when the model has names (docs/design.md §3.4), else by id as before names
+    existed, so that older consumers of the lines keep working."""
+    best = p.argmax(-1).tolist()
+    if schema.classes is None:
+        probabilities = p.tolist()
+    elif per_step:
+        best = [schema.classes[c] for c in best]
+        probabilities = [dict(zip(schema.classes, row)) for row in p.tolist()]
+    else:
+        best = schema.classes[best]
+        probabilities = dict(zip(schema.classes, p.tolist()))
+    return {'classes' if per_step else 'class': best, 'probabilities': probabilities}
 
 
 def _next_tokens(schema, p, k):

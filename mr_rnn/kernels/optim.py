@@ -159,12 +159,18 @@ def outer_update(name, lr, momentum, theta, mean, state):
     return (theta.astype(np.float64) - step).astype(theta.dtype), {OUTER_STATE: buf}
 
 
-def mean_from_changes(theta, changes, weight, axis):
+def mean_from_changes(theta, changes, weight, axis, row_weights=None):
     """θ̄ of average mode from what the tasks changed: θ_k + Σ n_i (θ_i - θ_k) / Σ n_i,
     ``changes`` the Rows of Σ n_i (θ_i - θ_k) along the block's id axis (a task
-    sends only the rows it touched, the others being θ_k's)."""
+    sends only the rows it touched, the others being θ_k's). With
+    ``row_weights``, the Rows of Σ n_i over the tasks that touched each row,
+    a row's mean is over those tasks only (docs/design.md §5, --row-average)."""
     mean = theta.astype(np.float64)
-    np.moveaxis(mean, axis, 0)[changes.ids] += changes.values / weight
+    if row_weights is None:
+        np.moveaxis(mean, axis, 0)[changes.ids] += changes.values / weight
+        return mean
+    per_row = row_weights.values.reshape((-1,) + (1,) * (changes.values.ndim - 1))
+    np.moveaxis(mean, axis, 0)[changes.ids] += changes.values / per_row
     return mean
 
 

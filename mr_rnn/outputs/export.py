@@ -26,6 +26,20 @@ vocabulary and the normalisation. No pickle: ``numpy.load(allow_pickle=False)``
 reads it and ``torch.tensor`` turns each array into a tensor (docs/using-models.md).
 The file format is codec/state_dict.py's; model.init_from_state_dict reads
 such a file back into a model to go on training.
+
+Either way, beside the model, ``OUT.tokenizer.json`` (``model.onnx`` ->
+``model.tokenizer.json``, ``weights.npz`` -> ``weights.tokenizer.json``): what
+turns a user's text into the model's input and its output into class names,
+with no checkpoint and no mr_rnn model code (``tokenizer_facts``,
+docs/design.md §3.4):
+
+    format    "mr_rnn-tokenizer-1"
+    task      lm | classify | regress
+    tokens    the tokenizer settings: {"kind": "words", ...} as the describe
+              pass set them, {"kind": "chars"} (text), {"kind": "ids"} (jsonl
+              token ids, used as they are); null for a model of feature vectors
+    vocab     token by id, "<unk>" at id 0; null without a vocabulary
+    classes   class name by class id; null when the ids are the classes
 """
 import json
 import os
@@ -58,6 +72,30 @@ def model_facts(model):
             'task': model.schema.task,
             'dtype': model.config.model.dtype,
             'horizon': model.config.data.horizon, 'schema': model.schema.to_dict()}
+
+
+TOKENIZER_FORMAT = 'mr_rnn-tokenizer-1'
+
+
+def tokenizer_path(path):
+    """Where the tokenizer file of the model file ``path`` goes: beside it,
+    its name with ``.tokenizer.json`` for the extension."""
+    return os.path.splitext(path)[0] + '.tokenizer.json'
+
+
+def tokenizer_facts(model):
+    """The tokenizer file's content (the module docstring): a runtime's way
+    from raw text to the model's input ids, and from its outputs to names."""
+    s = model.schema
+    return {'format': TOKENIZER_FORMAT, 'task': s.task, 'tokens': s.token_settings(),
+            'vocab': list(s.vocab) if s.vocab is not None else None,
+            'classes': list(s.classes) if s.classes is not None else None}
+
+
+def write_tokenizer(model, path):
+    write_atomic(tokenizer_path(path),
+                 (json.dumps(tokenizer_facts(model), indent=2, ensure_ascii=False) + '\n')
+                 .encode('utf-8'))
 
 
 # ── ONNX ──
@@ -155,9 +193,10 @@ def export(model, path, fmt=None):
     if fmt == 'torch' and not path.endswith('.npz'):
         raise ExportError('--format torch writes a numpy .npz state dict: name OUT like model.npz')
     (export_onnx if fmt == 'onnx' else export_torch)(model, path)
-    extra = f' and {sidecar_path(path)}' if fmt == 'torch' else ''
-    return (f'wrote {path}{extra} ({fmt}, {model.spec.cell} x{model.spec.layers}, '
-            f'hidden {model.spec.hidden})')
+    write_tokenizer(model, path)
+    extra = f', {sidecar_path(path)}' if fmt == 'torch' else ''
+    return (f'wrote {path}{extra} and {tokenizer_path(path)} ({fmt}, {model.spec.cell} '
+            f'x{model.spec.layers}, hidden {model.spec.hidden})')
 
 
 def export_onnx(model, path):

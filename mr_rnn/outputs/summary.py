@@ -1,5 +1,6 @@
 """A checkpoint as the lines ``mr-rnn inspect`` prints: what it is, how it was
-trained, its vocabulary or normalisation, and every array."""
+trained, its vocabulary, tokenizer settings, class names or normalisation, and
+every array."""
 from mr_rnn.codec.checkpoint import OPTIM_PREFIX, load_checkpoint
 
 
@@ -22,6 +23,11 @@ def checkpoint_summary(path):
     if schema.get('vocab'):
         shown = ''.join(c for c in schema['vocab'][1:] if c.isprintable())
         lines.append(f'vocabulary   {len(schema["vocab"])} symbols: {shown[:60]!r}')
+    if schema.get('tokens'):
+        lines.append('tokens       ' + ', '.join(f'{k} {v}' for k, v in schema['tokens'].items()))
+    if schema.get('classes'):
+        lines.append(f'classes      {len(schema["classes"])}: '
+                     + ', '.join(schema['classes'][:10]) + (', ...' if schema['classes'][10:] else ''))
     if schema.get('norm'):
         lines.append('normalised   ' + ', '.join(f'{c} (mean {m:.4g}, std {s:.4g})'
                                                  for c, (m, s) in schema['norm'].items()))

@@ -21,6 +21,8 @@
 Unlike gradient mode, the result depends on how the data is split into map
 tasks: each task's trajectory sees only its own shard.
 """
+import numpy as np
+
 from mr_rnn.codec.checkpoint import OPTIM_PREFIX
 from mr_rnn.codec.wire import Packet
 from mr_rnn.kernels.local_training import LocalTraining
@@ -43,6 +45,7 @@ class AverageMap(Shard):
                                    local_steps=cfg.local_steps, local_epochs=cfg.local_epochs,
                                    memory_bytes=cfg.local_memory_mb << 20, seed=cfg.seed,
                                    round_index=model.iteration, keep_state=keep, sparse=True)
+        self.row_average = cfg.row_average
         super().__init__(model, routing, self.local, samples=True)
 
     def finish(self):
@@ -54,7 +57,11 @@ class AverageMap(Shard):
         if local.count:
             for name, (param, state) in local.weighted().items():
                 if isinstance(param, Rows):     # what changed, in the rows this task touched
-                    yield name, Packet({'weight': local.count}, rows={'change': param})
+                    rows = {'change': param}
+                    if self.row_average == 'touched':
+                        rows['touched'] = Rows(param.ids, np.full(len(param.ids), local.count,
+                                                                  np.float64))
+                    yield name, Packet({'weight': local.count}, rows=rows)
                     continue
                 arrays = {'param': param, **{OPTIM_PREFIX + k: v for k, v in state.items()}}
                 yield name, Packet({'weight': local.count}, arrays)
@@ -67,7 +74,8 @@ def reduce_average(model, key, total):
     arrays = weighted_mean(total.arrays, total.scalars['weight'])
     if 'change' in total.rows:
         arrays['param'] = mean_from_changes(model.params[key], total.rows['change'],
-                                            total.scalars['weight'], id_axes(model.spec)[key])
+                                            total.scalars['weight'], id_axes(model.spec)[key],
+                                            total.rows.get('touched'))
     arrays['param'], outer = outer_update(cfg.outer_optimizer, cfg.outer_lr, cfg.outer_momentum,
                                           model.params[key], arrays['param'],
                                           model.optim_state[key])

@@ -9,6 +9,10 @@
              -> (VAL_KEY, {loss_sum, count, correct, ...}) with --with-val
     combine: add (totals.combine)
     reduce:  add (totals.combine)
+
+The confusion matrix is the one sum every per-class number needs: the driver
+reads precision, recall and F1 per class from the whole data set's matrix
+(inference/metrics.py), so no task divides anything.
 """
 from mr_rnn.codec.wire import Packet
 from mr_rnn.kernels.accumulate import LossSum

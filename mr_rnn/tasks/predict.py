@@ -6,7 +6,7 @@
 What a record is, and its id:
 
     jsonl  one line; its "id" field, else FILE:LINE. "y" may be left out.
-    text   one line; FILE:LINE. The k most likely characters to follow it.
+    text   one line; FILE:LINE. The k most likely tokens (characters, or words) to follow it.
     csv    every window of --window consecutive good rows of a file; FILE:LINE
            of the window's last row. The next --horizon rows of the targets,
            in the data's own units.
