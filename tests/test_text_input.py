@@ -317,3 +317,28 @@ def test_hostile_rows_of_a_table_are_counted_and_named(tmp_path, runner, capsys)
     err = capsys.readouterr().err
     for line, reason in ((22, 'invalid UTF-8'), (23, 'the text is empty'), (25, '2 fields')):
         assert f'mail.csv:{line}: ' in err and reason in err, (line, reason, err)
+
+
+def test_tokens_ids_refuses_a_document():
+    with pytest.raises(BadRecord, match='--tokens ids reads lists of token ids'):
+        jsonl_facts(b'{"x": "a b", "y": "c"}', data=DataConfig(format='jsonl', tokens='ids'))
+    assert jsonl_facts(b'{"x": [1, 2], "y": 0}', data=DataConfig(tokens='ids'))['records'] == 1
+
+
+def test_a_word_language_model_reads_lines_of_words_and_their_ends():
+    from mr_rnn.data.text import TextReader, text_facts
+    data = DataConfig(format='text', tokens='words', seq_len=3)
+    facts = merge_facts(text_facts(b'The cat sat.', settings=tokens_of(data)),
+                        text_facts(b'the dog', settings=tokens_of(data)))
+    schema = schema_from_facts(facts, data)
+    assert schema.vocab == ('<unk>', '\n', '.', 'The', 'cat', 'dog', 'sat', 'the')
+    assert schema.tokens['kind'] == 'words' and schema.task == 'lm'
+    seqs = TextReader(schema, 3).sequences(b'The cat sat.')
+    v = schema.vocab.index
+    assert [s.x.tolist() for s in seqs] == [[v('The'), v('cat'), v('sat')], [v('.')]]
+    assert [s.y.tolist() for s in seqs] == [[v('cat'), v('sat'), v('.')], [v('\n')]]
+
+
+def tokens_of(data):
+    from mr_rnn.data.documents import token_settings
+    return token_settings(data, 'text')

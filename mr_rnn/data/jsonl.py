@@ -120,6 +120,8 @@ def _parse(raw, max_ids, data):
     if not isinstance(record, dict) or x_name not in record or y_name not in record:
         raise BadRecord(f'not a JSON object with "{x_name}" and "{y_name}"')
     x, y = record[x_name], record[y_name]
+    if isinstance(x, str) and data.tokens == 'ids':
+        raise BadRecord(f'"{x_name}" is a string, and --tokens ids reads lists of token ids')
     if isinstance(x, str):
         y_kind, y = _document_target(y, y_name, limit)
         return 'text', y_kind, x, y
