@@ -47,3 +47,30 @@ def max_relative_difference(a, b):
 def metrics(run_dir):
     with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
         return [json.loads(line) for line in f]
+
+
+def write_vocab_documents(path, n=300, seed=3):
+    """Documents of a long-tailed vocabulary with many ties of count, labelled
+    by class name: a vocabulary that any runner's split and reducers could get
+    wrong (docs/design.md §3.8)."""
+    rng = np.random.default_rng(seed)
+    words = [f'w{i}' for i in range(2000)]
+    with open(path, 'w') as f:
+        for i in range(n):
+            top = int(rng.choice([20, 200, 2000]))
+            text = ' '.join(words[int(j)] for j in rng.integers(0, top, int(rng.integers(1, 30))))
+            f.write(json.dumps({'x': text + ' .', 'y': 'ab'[i % 2]}) + '\n')
+    return str(path)
+
+
+# describe the data and stop: the checkpoint iter-000000 holds its schema
+VOCAB_FLAGS = ['--max-iter', '0', '--hidden', '2', '--embed', '2', '--max-vocab', '300',
+               '--dtype', 'float64']
+
+
+def text_schema_of(run_dir):
+    """(vocabulary, class names, tokenizer settings) a run's describe job learned."""
+    with np.load(os.path.join(run_dir, 'checkpoints', 'iter-000000.npz'),
+                 allow_pickle=False) as npz:
+        schema = json.loads(npz['__meta__'].tobytes())['schema']
+    return schema['vocab'], schema['classes'], schema['tokens']

@@ -52,6 +52,8 @@ def other_value(option):
         return ('a', 'b')
     if option.type is int:
         return 2 if option.default is None else option.default + 1
+    if option.type is str:          # a name: a field or column of the data
+        return 'other'
     return 0.5 if not option.default else option.default / 2
 
 

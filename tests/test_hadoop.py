@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hadoop'))
 import harness as h  # noqa: E402
+from helpers import VOCAB_FLAGS, text_schema_of, write_vocab_documents  # noqa: E402
 from pythons import SUPPORTED, task_python  # noqa: E402
 
 from mr_rnn.driver.job_failures import failure_message, python_error  # noqa: E402
@@ -246,6 +247,24 @@ def test_hadoop_local_mode_bad_records_end_in_one_line(lib, work, data, node):
     assert re.match(r'mr-rnn: error: 10 of 210 records are bad .*--max-bad-fraction 0\.01; '
                     r'first: \S*digits-bad\.jsonl:201: ', lines[0]), lines[0]
 
+
+
+def test_hadoop_local_mode_learns_the_inline_runners_vocabulary(lib, work, node):
+    """Tokens counted a key each over two reducers, on the node's Python, keep
+    the vocabulary the inline runner keeps (docs/design.md §3.8)."""
+    data = write_vocab_documents(work / 'documents.jsonl')
+    inline = str(work / 'documents-inline')
+    h.ok(h.mr_rnn('train', data, '--out', inline, *VOCAB_FLAGS, '-r', 'inline'))
+    conf = h.write_conf(work / 'local-mode-documents.conf', 'hadoop', python_bin=node)
+    cwd = work / 'local-cwd-documents'
+    cwd.mkdir()
+    run = str(work / 'documents-hadoop')
+    h.ok(h.mr_rnn('train', data, '--out', run, *VOCAB_FLAGS, '-r', 'hadoop', '-c', conf,
+                  '--hadoop-tmp-dir', f'file://{work}/hadoop-local-tmp-documents',
+                  '-D', 'mapreduce.job.reduces=2', env=h.local_mode_env(lib), cwd=cwd))
+    vocab, classes, tokens = text_schema_of(run)
+    assert (vocab, classes, tokens) == text_schema_of(inline)
+    assert len(vocab) == 300 and classes == ['a', 'b'] and tokens['kind'] == 'words'
 
 @pytest.fixture(scope='module')
 def parts_and_val(work, data):

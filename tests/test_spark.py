@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hadoop'))
 import harness as h  # noqa: E402
+from helpers import VOCAB_FLAGS, text_schema_of, write_vocab_documents  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -49,6 +50,22 @@ def test_spark_local_gives_the_inline_runners_weights(spark, work, data):
     rows = h.metrics(run)
     assert [r['iteration'] for r in rows] == [0, 1, 2]
     assert all(r['records'] == h.RECORDS and r['bad_records'] == 0 for r in rows)
+
+
+def test_spark_learns_the_inline_runners_vocabulary(spark, work):
+    """Tokens counted a key each keep the inline runner's vocabulary on Spark
+    (docs/design.md §3.8)."""
+    data = write_vocab_documents(work / 'documents.jsonl')
+    inline = str(work / 'documents-inline')
+    h.ok(h.mr_rnn('train', data, '--out', inline, *VOCAB_FLAGS, '-r', 'inline'))
+    node = h.node_python(str(work / 'node-python'))
+    conf = h.write_conf(work / 'spark-documents.conf', 'spark', python_bin=node)
+    run = str(work / 'documents-spark')
+    h.ok(h.mr_rnn('train', data, '--out', run, *VOCAB_FLAGS, '-r', 'spark', '-c', conf,
+                  cwd=work))
+    vocab, classes, tokens = text_schema_of(run)
+    assert (vocab, classes, tokens) == text_schema_of(inline)
+    assert len(vocab) == 300 and classes == ['a', 'b'] and tokens['kind'] == 'words'
 
 
 def test_spark_task_error_reaches_the_user_in_one_line(spark, work, data):

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from helpers import load_arrays, max_relative_difference, metrics, sequence_records, write_jsonl
+from helpers import (load_arrays, max_relative_difference, metrics, sequence_records,
+                     text_schema_of, write_jsonl, write_vocab_documents)
 from mr_rnn.cli import main
 from pythons import SUPPORTED, numpy_version, task_python
 
@@ -84,3 +85,27 @@ def test_a_task_python_or_numpy_too_old_is_one_line(inline, tmp_path, capsys, ve
     assert len(err) == 1, err
     assert err[0].startswith(f'mr-rnn: error: MRDescribeData failed: a task raised '
                              f'RuntimeError: {says}'), err[0]
+
+
+@pytest.mark.parametrize('version,requirement', SUPPORTED)
+def test_documents_on_old_pythons_give_the_inline_runners_vocabulary_and_weights(
+        tmp_path, capsys, version, requirement):
+    """Words tokenized by the tasks of an old Python (its own Unicode database
+    is older: data/tokens.py reads the frozen tables instead) give the inline
+    runner's vocabulary and weights (docs/design.md §3.1)."""
+    python = task_python(version, requirement)
+    data = write_vocab_documents(tmp_path / 'documents.jsonl', n=60)
+    # words of letters whose category Unicode 14.0 gave after 12.1 and 13.0
+    with open(data, 'a', encoding='utf-8') as f:
+        for i in range(4):
+            f.write(json.dumps({'x': 'w1 \U00010fb0\U00010fb1 \u0c5d', 'y': 'ab'[i % 2]}) + '\n')
+    flags = ['--embed', '3', '--tokens', 'words', *FLAGS, '--max-vocab', '300']
+    inline, local = tmp_path / 'inline', tmp_path / 'local'
+    mr_rnn(capsys, 'train', data, '--out', str(inline), *flags, '--quiet')
+    mr_rnn(capsys, 'train', data, '--out', str(local), *flags, '--quiet', '-r', 'local',
+           '--python-bin', python)
+    vocab = text_schema_of(inline)[0]
+    assert text_schema_of(local) == text_schema_of(inline)
+    assert '\U00010fb0\U00010fb1' in vocab and '\u0c5d' in vocab
+    assert max_relative_difference(load_arrays(local / 'final.npz'),
+                                   load_arrays(inline / 'final.npz')) < RTOL

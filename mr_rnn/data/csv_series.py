@@ -8,17 +8,19 @@ import math
 import numpy as np
 
 from mr_rnn.counts import BAD_EXAMPLES
+from mr_rnn.data.documents import delimiter_of
 from mr_rnn.data.records import BadRecord, Sequence, as_bad_record, decode_utf8
 from mr_rnn.data.task_input import Record
 
 
-def _split_csv(raw):
+def _split_csv(raw, delimiter=','):
     """One row's cells, stripped, as the csv module reads them: a quoted field
     may hold commas and doubled quotes. A row the module refuses (a carriage
     return inside an unquoted field, a field past its 131,072 characters) is a
     BadRecord; an empty row is one empty cell, as a split at commas makes it."""
     try:
-        cells = next(csv.reader([decode_utf8(raw).rstrip('\r')], skipinitialspace=True), [])
+        cells = next(csv.reader([decode_utf8(raw).rstrip('\r')], delimiter=delimiter,
+                                skipinitialspace=True), [])
     except csv.Error as e:
         raise BadRecord(f'not a csv row: {e}') from None
     return [cell.strip() for cell in cells] or ['']
@@ -44,11 +46,12 @@ def _float_or_none(cell):
     return v if math.isfinite(v) else None
 
 
-def csv_facts(lines, where):
-    """lines: iterable of raw lines of one file; where(line_no) names a line."""
+def csv_facts(lines, where, delimiter=','):
+    """lines: iterable of raw lines of one file; where(line_no) names a line;
+    ``delimiter``: a tab for .tsv files (documents.delimiter_of)."""
     lines = iter(lines)
     try:
-        names = _split_csv(next(lines, b''))
+        names = _split_csv(next(lines, b''), delimiter)
     except BadRecord as e:      # no header, no columns: the whole file is one bad record
         return {'records': 1, 'bad': 1, 'examples': [f'{where(1)}: {e}']}
     header = header_key(names)
@@ -57,7 +60,7 @@ def csv_facts(lines, where):
     for line_no, raw in enumerate(lines, start=2):
         facts['records'] += 1
         try:
-            cells = _split_csv(raw)
+            cells = _split_csv(raw, delimiter)
             if len(cells) != len(names):
                 raise BadRecord(f'{len(cells)} fields, the header has {len(names)}')
         except Exception as e:          # any row: a bad record, never a failed task
@@ -91,10 +94,10 @@ class CsvReader:
         std = np.array([norm[c][1] for c in columns])
         return mean, std
 
-    def sequences_from_file(self, lines, where):
+    def sequences_from_file(self, lines, where, delimiter=','):
         """Yield Sequence or (description, BadRecord) per window/bad row."""
         lines = iter(lines)
-        names = _split_csv(next(lines, b''))
+        names = _split_csv(next(lines, b''), delimiter)
         s = self.schema
         try:
             cols = [names.index(c) for c in s.columns]
@@ -108,7 +111,7 @@ class CsvReader:
         span = self.window + self.horizon
         for line_no, raw in enumerate(lines, start=2):
             try:
-                row = self._parse_row(raw, len(names), cols + tcols)
+                row = self._parse_row(raw, len(names), cols + tcols, delimiter)
             except Exception as e:      # any row: a bad record, never a failed task
                 run = []
                 yield where(line_no), as_bad_record(e)
@@ -133,7 +136,8 @@ class CsvReader:
             for line_no[0], line in enumerate(lines, start=1):
                 yield line
         try:
-            for item in self.sequences_from_file(numbered(), lambda n: f'{uri}:{n}'):
+            for item in self.sequences_from_file(numbered(), lambda n: f'{uri}:{n}',
+                                                 delimiter_of(uri)):
                 if isinstance(item, Sequence):
                     yield Record(item.x.tobytes() + item.y.tobytes(), f'{uri}:{line_no[0]}', uri,
                                  functools.partial(list, [item]))
@@ -143,8 +147,8 @@ class CsvReader:
             yield Record(None, f'{uri}:1', uri, functools.partial(_raise, e))
 
     @staticmethod
-    def _parse_row(raw, width, picks):
-        cells = _split_csv(raw)
+    def _parse_row(raw, width, picks, delimiter=','):
+        cells = _split_csv(raw, delimiter)
         if len(cells) != width:
             raise BadRecord(f'{len(cells)} fields, the header has {width}')
         values = [_float_or_none(cells[i]) for i in picks]
@@ -156,7 +160,8 @@ class CsvReader:
 
 def facts_records(lines, uri):
     """The describe pass's one record of a whole csv file: its facts."""
-    yield Record(None, f'{uri}:1', uri, lambda: csv_facts(lines, lambda n: f'{uri}:{n}'))
+    yield Record(None, f'{uri}:1', uri,
+                 lambda: csv_facts(lines, lambda n: f'{uri}:{n}', delimiter_of(uri)))
 
 
 def _raise(error):

@@ -14,8 +14,8 @@ import numpy as np
 from mr_rnn.config import ConfigError
 from mr_rnn.counts import merge_counts
 from mr_rnn.data.csv_series import header_names
-
-UNK = '<unk>'
+from mr_rnn.data.documents import token_settings
+from mr_rnn.data.vocab import UNK, top_of_counts, vocab_of
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class DataSchema:
     target_columns: tuple = None
     norm: dict = None           # csv: {column: [mean, std]}, applied to inputs and targets
     classes: tuple = None       # class names, sorted: index = class id; None: the ids are the names
-    tokens: dict = None         # tokenizer settings ({"kind": "words", ...}); None: chars for
-                                # text, ids for jsonl (token_settings)
+    tokens: dict = None         # tokenizer settings ({"kind": "words", ...}, data/tokens.py);
+                                # None: chars for text, ids for jsonl (token_settings)
 
     def to_dict(self):
         return asdict(self)
@@ -62,12 +62,16 @@ class DataSchema:
 
     @property
     def x_kind(self):
+        if self.tokens is not None and self.tokens.get('kind') != 'ids':
+            return 'text'
         return 'tokens' if self.token_input else f'dense:{self.input_size}'
 
     @property
     def y_kind(self):
         place = 'step' if self.per_step else 'last'
-        return f'{place}:class' if self.task != 'regress' else f'{place}:vec:{self.output_size}'
+        if self.task == 'regress':
+            return f'{place}:vec:{self.output_size}'
+        return f'{place}:name' if self.classes is not None else f'{place}:class'
 
 
 def merge_facts(a, b):
@@ -117,7 +121,9 @@ def schema_from_facts(facts, data_config, task=None):
     if fmt == 'text':
         schema = _text_schema(facts, data_config)
     elif fmt == 'jsonl':
-        schema = _jsonl_schema(facts)
+        schema = _jsonl_schema(facts, data_config)
+    elif data_config.documents:
+        schema = _jsonl_schema(facts, data_config, 'csv')
     else:
         schema = _csv_schema(facts, data_config)
     if task is not None and task != schema.task:
@@ -126,13 +132,29 @@ def schema_from_facts(facts, data_config, task=None):
     return schema
 
 
+def kept_tokens(facts, config, fmt):
+    """[[token, count], ...] of the vocabulary: the describe job's ``vocab``
+    (data/vocab.py), or the top of counts merged in memory (``chars``,
+    ``tokens``: a test's or a bench's facts)."""
+    if 'vocab' in facts:
+        return facts['vocab']
+    counts = facts.get('chars') or facts.get('tokens') or {}
+    return top_of_counts(counts, config.vocab_size(config.token_kind(fmt)) - 1, config.min_count)
+
+
+def class_names(facts):
+    """The class names, sorted: the describe job's ``classes``, or names counted in memory."""
+    if 'classes' in facts:
+        return tuple(sorted(name for name, _ in facts['classes']))
+    return tuple(sorted(facts.get('class_names', {})))
+
+
 def _text_schema(facts, config):
-    chars = facts.get('chars', {})
-    if not chars:
+    if not (facts.get('vocab') or facts.get('chars') or facts.get('tokens')):
         raise ConfigError('the text input has no characters: check the input paths')
-    frequent = sorted(chars, key=lambda c: (-chars[c], c))[:config.max_vocab - 1]
-    vocab = (UNK,) + tuple(sorted(frequent))
-    return DataSchema('text', 'lm', True, len(vocab), True, len(vocab), vocab=vocab)
+    vocab = vocab_of(kept_tokens(facts, config, 'text'))
+    return DataSchema('text', 'lm', True, len(vocab), True, len(vocab), vocab=vocab,
+                      tokens=token_settings(config, 'text'))
 
 
 def top_id(top):
@@ -143,21 +165,38 @@ def top_id(top):
     return top[1] if len(top) > 1 else top[0]
 
 
-def _jsonl_schema(facts):
+def _jsonl_schema(facts, config, fmt='jsonl'):
+    """The schema of jsonl records, or of a csv table of documents."""
     x_kind = _majority(facts.get('x_kind', {}), 'input shape')
     y_kind = _majority(facts.get('y_kind', {}), 'target shape')
-    token_input = x_kind == 'tokens'
-    input_size = top_id(facts['top_token']) + 1 if token_input else int(x_kind.split(':')[1])
     place, kind = y_kind.split(':')[:2]
+    text = {}
+    if x_kind == 'text':
+        vocab = vocab_of(kept_tokens(facts, config, fmt))
+        text = dict(vocab=vocab, tokens=token_settings(config, fmt))
+    if kind == 'name':
+        classes = class_names(facts)
+        if not classes:
+            raise ConfigError('no class names to learn: check the labels (--label-field, '
+                              '--label-column)')
+        return DataSchema(fmt, 'classify', True if text else x_kind == 'tokens',
+                          len(text['vocab']) if text else _input_size(facts, x_kind),
+                          place == 'step', len(classes), classes=classes, **text)
+    token_input = x_kind in ('tokens', 'text')
+    input_size = len(text['vocab']) if text else _input_size(facts, x_kind)
     if kind == 'class':
         task = 'lm' if token_input and place == 'step' else 'classify'
         output_size = top_id(facts['top_class']) + 1
-        if token_input and task == 'lm':
+        if x_kind == 'tokens' and task == 'lm':
             # a token language model predicts tokens: one vocabulary for both
             input_size = output_size = max(input_size, output_size)
     else:
         task, output_size = 'regress', int(y_kind.split(':')[2])
-    return DataSchema('jsonl', task, token_input, input_size, place == 'step', output_size)
+    return DataSchema(fmt, task, token_input, input_size, place == 'step', output_size, **text)
+
+
+def _input_size(facts, x_kind):
+    return top_id(facts['top_token']) + 1 if x_kind == 'tokens' else int(x_kind.split(':')[1])
 
 
 def _csv_schema(facts, config):

@@ -21,7 +21,7 @@ from mr_rnn.config import ConfigError
 from mr_rnn.data.routing import Routing
 
 COMPRESSED = ('.gz', '.bz2')
-EXTENSIONS = {'.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv', '.txt': 'text'}
+EXTENSIONS = {'.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv', '.tsv': 'csv', '.txt': 'text'}
 _GLOB = re.compile(r'[*?\[{]')
 _SHOWN = 5      # files named in a message
 
@@ -135,7 +135,8 @@ def format_of(files, given=None):
     if unknown:
         raise ConfigError(f'cannot tell the input format of {_names(unknown)} from '
                           f'{"its name" if len(unknown) == 1 else "their names"} (.txt, .jsonl, '
-                          '.json or .csv, optionally .gz or .bz2): add --format text, jsonl or csv')
+                          '.json, .csv or .tsv, optionally .gz or .bz2): add --format text, jsonl '
+                          'or csv')
     if len(by_format) > 1:
         mixed = '; '.join(f'{fmt}: {_names(fs)}' for fmt, fs in sorted(by_format.items()))
         raise ConfigError(f'the inputs mix formats ({mixed}): give files of one format, or '

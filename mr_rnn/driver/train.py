@@ -11,6 +11,8 @@ files, or the --val-fraction share) go through the same job and add to loss
 sums of their own. Metrics line k always describes checkpoint k: the losses
 are those of its weights, measured by the same pass that computed its update.
 """
+import dataclasses
+import json
 import math
 import os
 import time
@@ -32,7 +34,7 @@ from mr_rnn.jobs.mr_describe_data import MRDescribeData
 from mr_rnn.jobs.mr_evaluate import MREvaluate
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.model import Model, init_from_state_dict
-from mr_rnn.tasks.describe import FACTS_KEY
+from mr_rnn.tasks.describe import results as describe_results
 from mr_rnn.tasks.round import MissingBlocks, round_result
 
 
@@ -76,12 +78,14 @@ class Trainer:
         listed = self.list_inputs(inputs, val)
         fmt = format_of(listed.files, config.data.format)
         config = replace(config, data=replace(config.data, format=fmt))
+        check_documents(config.data)
         # the paths as given: a resumed run lists its folders again
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
         output, _ = self.run_job(MRDescribeData, MRDescribeData.command_line(
-            fmt, listed.files, max_ids=config.data.max_ids))
-        facts = dict(output).get(FACTS_KEY, {'records': 0})
+            fmt, listed.files, max_ids=config.data.max_ids,
+            data=json.dumps(dataclasses.asdict(config.data))))
+        facts = describe_results(output, fmt, config.data)
         check_bad_fraction(facts.get('bad', 0), facts.get('records', 0),
                            facts.get('examples', []), config.max_bad_fraction,
                            'describing the data')
@@ -225,3 +229,17 @@ def plot_losses(run):
         return False
     write_atomic(os.path.join(run.path, 'loss.png'), png)
     return True
+
+
+def check_documents(data):
+    """A table of documents names the column of its text and of its label;
+    the flags mean nothing to another format (docs/design.md §3.1)."""
+    given = [flag_of(data, f) for f in ('text_column', 'label_column')
+             if getattr(data, f) is not None]
+    if given and data.format != 'csv':
+        raise ConfigError(f'{" and ".join(given)} name columns of a csv or tsv table of '
+                          f'documents, not of {data.format} input: leave them out, or use '
+                          '--text-field and --label-field for jsonl')
+    if len(given) == 1:
+        raise ConfigError(f'a table of documents needs both {flag_of(data, "text_column")} '
+                          f'and {flag_of(data, "label_column")}')

@@ -35,13 +35,14 @@ class PredictMap:
         self.pending = []                  # (id, Sequence) waiting for a full batch
         self.stats = {'records': 0, 'bad': 0}
         schema, data = model.schema, model.config.data
-        self.jsonl = JsonlReader(schema, data.max_ids) if schema.format == 'jsonl' else None
+        self.jsonl = (JsonlReader(schema, data.max_ids, data) if schema.format == 'jsonl'
+                      else None)
         if schema.format == 'text':
             self.text = TextReader(schema, data.seq_len)
             self.read_line = self.prime
         elif self.jsonl is not None:
             self.read_line = self.jsonl.sequences
-        # csv: no targets, predict past the end of the series
+        # csv: no targets, predict past the end of the series; documents need no label
         self.file_reader = file_reader(schema, data, horizon=0)
 
     def prime(self, raw):
@@ -70,15 +71,17 @@ class PredictMap:
 
     def identify(self, raw, where):
         """-> (the record's id, raw bytes for the reader). A jsonl record without
-        "y" gets a placeholder, which the reader checks and predict ignores."""
+        its target ("y", or --label-field) gets a placeholder, which the reader
+        checks and predict ignores."""
         try:
             record = load_json(raw)
         except BadRecord:
             return where, raw      # the reader names what is wrong
         if not isinstance(record, dict):
             return where, raw
-        if 'y' not in record and isinstance(record.get('x'), list):
-            record['y'] = placeholder_target(self.model.schema, len(record['x']))
+        x_name, y_name = self.jsonl.data.text_field, self.jsonl.data.label_field
+        if y_name not in record and isinstance(record.get(x_name), (list, str)):
+            record[y_name] = placeholder_target(self.model.schema, len(record[x_name]))
             raw = json.dumps(record).encode('utf-8')
         return record.get('id', where), raw
 
@@ -101,6 +104,10 @@ def placeholder_target(schema, steps):
         return 0
     if kind == 'step:class':
         return [0] * steps
+    if kind == 'last:name':
+        return schema.classes[0]
+    if kind == 'step:name':
+        return [schema.classes[0]] * steps
     if kind.startswith('last:vec'):
         return [0.0] * schema.output_size
     return [[0.0] * schema.output_size] * steps
