@@ -10,6 +10,7 @@ from mr_rnn.kernels.optim import SCHEDULES, STATE_NAMES
 CELLS = ('rnn', 'lstm', 'gru')
 TASKS = ('lm', 'classify', 'regress')
 FORMATS = ('text', 'jsonl', 'csv')
+WINDOW_STATES = ('carry', 'reset')
 DTYPES = ('float32', 'float64')
 
 
@@ -33,6 +34,10 @@ class DataConfig:
     format: str = option(None, 'default: from the file extension', choices=FORMATS)
     seq_len: int = option(64, 'text: characters per window', metavar='N', at_least=1,
                           limit=LIMITS.steps)
+    # why carry is the default: docs/design.md §3.1
+    window_state: str = option('carry', 'text: each window of a line starts from the state where '
+                               'the line\'s last window ended, the gradient cut at the boundary '
+                               '(carry), or from zeros (reset)', choices=WINDOW_STATES)
     max_vocab: int = option(256, 'text: keep the most frequent characters', metavar='N',
                             at_least=2, limit=LIMITS.vocab)
     max_ids: int = option(LIMITS.vocab, 'jsonl: token and class ids must be below N; a record '
