@@ -167,3 +167,105 @@ def test_a_step_from_zeros_is_the_plain_window():
     assert result.loss_sum == pytest.approx(plain.loss_sum, rel=1e-14)
     for name, g in plain.grads.items():
         np.testing.assert_allclose(result.grads[name], g, rtol=1e-12, atol=1e-15)
+
+
+# --- through the jobs --------------------------------------------------------------------
+
+def text_lines(n, seed=0):
+    """Lines of 1 to 90 characters: from one window to many at --seq-len 6."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list('abcdefgh ij.'))
+    return [''.join(rng.choice(letters, size=int(rng.integers(1, 90)))) for _ in range(n)]
+
+
+def write_text(path, lines):
+    path.write_text(''.join(line + '\n' for line in lines))
+    return str(path)
+
+
+def test_carried_weights_independent_of_runner_mappers_split_and_order(tmp_path):
+    """docs/design.md §3.8 with the state carried: inline, local with 4 map tasks, and 4
+    shuffled files with another --batch-size agree in float64."""
+    import random
+    from helpers import load_arrays, max_relative_difference, metrics, train
+    lines = text_lines(60, seed=5)
+    one = write_text(tmp_path / 'all.txt', lines)
+    shuffled = lines[:]
+    random.Random(7).shuffle(shuffled)
+    parts = [write_text(tmp_path / f'part-{k}.txt', shuffled[k::4]) for k in range(4)]
+    flags = ['--format', 'text', '--seq-len', '6', '--window-state', 'carry', '--cell', 'lstm',
+             '--hidden', '6', '--dtype', 'float64', '--max-iter', '3', '--lr', '0.05', '--quiet']
+    assert train(tmp_path / 'inline', [one], *flags, '--batch-size', '4') == 0
+    assert train(tmp_path / 'local', [one], *flags, '--batch-size', '4',
+                 '-r', 'local', '--num-cores', '4') == 0
+    assert train(tmp_path / 'split', parts, *flags, '--batch-size', '3') == 0
+    assert train(tmp_path / 'reset', [one], *flags, '--batch-size', '4',
+                 '--window-state', 'reset') == 0
+    final = 'checkpoints/iter-000003.npz'
+    reference = load_arrays(tmp_path / 'inline' / final)
+    for other in ('local', 'split'):
+        assert max_relative_difference(reference, load_arrays(tmp_path / other / final)) < 1e-9
+        assert metrics(tmp_path / other)[-1]['records'] == 60
+    # the carried state is what these runs trained with: reset gives other weights
+    assert max_relative_difference(reference, load_arrays(tmp_path / 'reset' / final)) > 1e-6
+
+
+def test_one_carried_round_is_the_gradient_step_of_the_detached_loop(tmp_path):
+    """One SGD round with the state carried = the kernels' carried gradient over the
+    lines one at a time, which the torch test above checks."""
+    from helpers import max_relative_difference, train
+    from mr_rnn.data.text import TextReader
+    from mr_rnn.model import Model
+    path = write_text(tmp_path / 'a.txt', text_lines(30, seed=2))
+    run = tmp_path / 'run'
+    assert train(run, [path], '--format', 'text', '--seq-len', '5', '--hidden', '4',
+                 '--layers', '2', '--dtype', 'float64', '--optimizer', 'sgd', '--lr', '0.5',
+                 '--max-iter', '1', '--batch-size', '3', '--quiet') == 0
+    w0 = Model.load(run / 'checkpoints' / 'iter-000000.npz')
+    assert w0.config.data.window_state == 'carry' and w0.carries_state
+    read = TextReader(w0.schema, 5).sequences
+    sums = GradientSum(w0.params, w0.spec)
+    with open(path, 'rb') as f:
+        for raw in f:
+            stream = BatchStream(1, w0.schema, np.float64, carry=True)
+            stream.add_sequences(read(raw.rstrip(b'\n')))
+            sums.add(stream.flush())
+    sums.finish()
+    expected = {n: p - 0.5 * sums.grads[n] / sums.count for n, p in w0.params.items()}
+    w1 = Model.load(run / 'checkpoints' / 'iter-000001.npz')
+    assert max_relative_difference(w1.params, expected) < 1e-9
+
+
+def test_average_mode_with_carried_state_is_deterministic_and_resumes_exactly(tmp_path):
+    """Short rounds start inside a group of lanes (kernels/local_training.py), and a
+    resumed run computes what the run never stopped does (docs/design.md §8.5)."""
+    from helpers import load_arrays, metrics, train
+    path = write_text(tmp_path / 'a.txt', text_lines(40, seed=3))
+    flags = ['--format', 'text', '--seq-len', '6', '--hidden', '5', '--dtype', 'float64',
+             '--mode', 'average', '--local-steps', '7', '--batch-size', '4', '--quiet']
+    assert train(tmp_path / 'whole', [path], *flags, '--max-iter', '3') == 0
+    assert train(tmp_path / 'cut', [path], *flags, '--max-iter', '1') == 0
+    assert train(tmp_path / 'cut', [], '--max-iter', '3', '--resume', '--quiet') == 0
+    final = 'checkpoints/iter-000003.npz'
+    a, b = load_arrays(tmp_path / 'whole' / final), load_arrays(tmp_path / 'cut' / final)
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+    rows = metrics(tmp_path / 'whole')
+    assert rows[3]['train_loss'] < rows[0]['train_loss']
+
+
+def test_a_checkpoint_from_before_the_flag_keeps_its_zero_state_windows(tmp_path):
+    from helpers import train
+    from mr_rnn.codec.checkpoint import load_checkpoint, save_checkpoint
+    from mr_rnn.model import Model
+    path = write_text(tmp_path / 'a.txt', text_lines(10))
+    run = tmp_path / 'run'
+    assert train(run, [path], '--format', 'text', '--hidden', '3', '--max-iter', '0',
+                 '--quiet') == 0
+    ckpt = str(run / 'checkpoints' / 'iter-000000.npz')
+    arrays, meta = load_checkpoint(ckpt)
+    meta = {k: v for k, v in meta.items() if k not in ('checksum', 'format')}
+    assert meta['config']['data'].pop('window_state') == 'carry'
+    save_checkpoint(ckpt, arrays, meta)
+    old = Model.load(ckpt)
+    assert old.config.data.window_state == 'reset' and not old.carries_state
+    assert old.with_window_state('carry').carries_state
