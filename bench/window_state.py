@@ -15,9 +15,9 @@ the last checkpoint is then also scored the other way (`mr-rnn evaluate
     python bench/window_state.py --texts austen --rounds 2 --out /tmp/w.md   # a quick look
 
 Equal wall time: each run's checkpoint at the last round whose summed round
-times (metrics `seconds`) fit in the shorter run's total. The runs take turns
-(carry, reset, per text) on a machine that may be shared, so the times are
-only as good as the load column says.
+times (metrics `seconds`) fit in the shorter run's total. The two runs of a
+text train at the same time, so that whatever else loads a shared machine
+loads both alike; the times are only as good as the load column says.
 """
 import argparse
 import json
@@ -47,16 +47,30 @@ def mr_rnn(*args):
     return done.stdout
 
 
-def train(text, state, rounds, workdir):
+def train_command(text, state, rounds, workdir, extra):
     run = os.path.join(workdir, f'{text.name}-{state}')
-    start = time.time()
-    mr_rnn('train', text.train_gz_dir, '--out', run, '--val', text.held_dir,
-           '--max-iter', str(rounds), '--window-state', state, *DEMO)
-    wall = time.time() - start
-    with open(os.path.join(run, 'metrics.jsonl')) as f:
-        rows = [json.loads(line) for line in f]
-    rows = [r for r in rows if r['iteration'] <= rounds][:rounds + 1]
-    return {'run': run, 'rows': rows, 'wall': wall, 'load': os.getloadavg()[0]}
+    return run, [sys.executable, '-m', 'mr_rnn', 'train', text.train_gz_dir, '--out', run,
+                 '--val', text.held_dir, '--max-iter', str(rounds), '--window-state', state,
+                 *DEMO, *extra]
+
+
+def train_both(text, rounds, workdir, extra):
+    """Both runs at once, so that whatever else loads the machine loads both alike."""
+    start, runs, procs = time.time(), {}, {}
+    for state in STATES:
+        run, cmd = train_command(text, state, rounds, workdir, extra)
+        procs[state] = (run, cmd, subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE, text=True))
+    for state, (run, cmd, proc) in procs.items():
+        _, err = proc.communicate()
+        if proc.returncode:
+            sys.exit(f'{" ".join(cmd)} failed:\n{err}')
+        with open(os.path.join(run, 'metrics.jsonl')) as f:
+            rows = [json.loads(line) for line in f]
+        rows = [r for r in rows if r['iteration'] <= rounds][:rounds + 1]
+        runs[state] = {'run': run, 'rows': rows, 'wall': time.time() - start,
+                       'load': os.getloadavg()[0]}
+    return runs
 
 
 def bits(loss):
@@ -69,9 +83,9 @@ def evaluate(run, iteration, held_dir, state):
     return out['bits_per_token']
 
 
-def measure(name, rounds, workdir):
+def measure(name, rounds, workdir, extra):
     text = Text(name, LINES[name](), workdir)
-    runs = {state: train(text, state, rounds, workdir) for state in STATES}
+    runs = train_both(text, rounds, workdir, extra)
     # round k's time is in row k + 1 (the row of the checkpoint it wrote)
     elapsed = {s: [sum(r['seconds'] for r in runs[s]['rows'][1:k + 1]) for k in range(rounds + 1)]
                for s in STATES}
@@ -94,7 +108,7 @@ def measure(name, rounds, workdir):
 
 def markdown(results, command):
     lines = ['# --window-state: carried or reset state, held-out bits per character', '',
-             'Measured by `bench/window_state.py` (its docstring says how):', '',
+             'Measured by `bench/window_state.py` (its docstring says how); the `seconds` are each run\'s summed round times:', '',
              f'    {command}', '']
     lines += ['| machine | |', '|---|---|']
     lines += [f'| {name} | {value} |' for name, value in machine_rows()]
@@ -124,11 +138,14 @@ def main():
     parser.add_argument('--texts', nargs='+', default=['austen', 'sotu'], choices=sorted(LINES))
     parser.add_argument('--rounds', type=int, default=10)
     parser.add_argument('--out', default=os.path.join(BENCH, 'WINDOW_STATE.md'))
+    parser.add_argument('--local-epochs', type=float, default=0,
+                        help="passes over the text per round (0: the demo's one pass)")
     args = parser.parse_args()
+    extra = ['--local-epochs', str(args.local_epochs)] if args.local_epochs else []
     command = 'python bench/window_state.py' + ''.join(
         f' {a}' for a in sys.argv[1:])
     with tempfile.TemporaryDirectory() as workdir:
-        results = [measure(name, args.rounds, workdir) for name in args.texts]
+        results = [measure(name, args.rounds, workdir, extra) for name in args.texts]
     text = markdown(results, command)
     with open(args.out, 'w') as f:
         f.write(text)

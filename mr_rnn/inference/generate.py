@@ -16,6 +16,8 @@ def sample_text(model, prime, length, temperature=1.0, seed=0, k=0):
     index = {c: i for i, c in enumerate(vocab)}
     rng = np.random.default_rng(seed)
     ids = [index.get(c, 0) for c in (prime or '\n')]
+    # the whole prime is one stream from zeros, as a text line is with the state
+    # carried across its windows (docs/design.md §3.1)
     logits, state = step(model.params, model.spec, np.array([ids]))
     out = []
     for _ in range(length):
