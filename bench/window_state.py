@@ -111,7 +111,7 @@ def markdown(results, command):
              'Measured by `bench/window_state.py` (its docstring says how); the `seconds` are each run\'s summed round times:', '',
              f'    {command}', '']
     lines += ['| machine | |', '|---|---|']
-    lines += [f'| {name} | {value} |' for name, value in machine_rows()]
+    lines += [f'| {name} | {str(value).replace("|", ";")} |' for name, value in machine_rows()]
     lines += ['', '| text | trained and scored | rounds | bits/char at equal rounds | '
               'scored the other way | round within the equal time | bits/char at equal time | '
               'seconds of its rounds | load |',

@@ -220,7 +220,8 @@ def test_one_carried_round_is_the_gradient_step_of_the_detached_loop(tmp_path):
     run = tmp_path / 'run'
     assert train(run, [path], '--format', 'text', '--seq-len', '5', '--hidden', '4',
                  '--layers', '2', '--dtype', 'float64', '--optimizer', 'sgd', '--lr', '0.5',
-                 '--max-iter', '1', '--batch-size', '3', '--quiet') == 0
+                 '--max-iter', '1', '--batch-size', '3', '--window-state', 'carry',
+                 '--quiet') == 0
     w0 = Model.load(run / 'checkpoints' / 'iter-000000.npz')
     assert w0.config.data.window_state == 'carry' and w0.carries_state
     read = TextReader(w0.schema, 5).sequences
@@ -242,7 +243,7 @@ def test_average_mode_with_carried_state_is_deterministic_and_resumes_exactly(tm
     from helpers import load_arrays, metrics, train
     path = write_text(tmp_path / 'a.txt', text_lines(40, seed=3))
     flags = ['--format', 'text', '--seq-len', '6', '--hidden', '5', '--dtype', 'float64',
-             '--mode', 'average', '--local-steps', '7', '--batch-size', '4', '--quiet']
+             '--window-state', 'carry', '--mode', 'average', '--local-steps', '7', '--batch-size', '4', '--quiet']
     assert train(tmp_path / 'whole', [path], *flags, '--max-iter', '3') == 0
     assert train(tmp_path / 'cut', [path], *flags, '--max-iter', '1') == 0
     assert train(tmp_path / 'cut', [], '--max-iter', '3', '--resume', '--quiet') == 0
@@ -260,7 +261,7 @@ def test_a_checkpoint_from_before_the_flag_keeps_its_zero_state_windows(tmp_path
     path = write_text(tmp_path / 'a.txt', text_lines(10))
     run = tmp_path / 'run'
     assert train(run, [path], '--format', 'text', '--hidden', '3', '--max-iter', '0',
-                 '--quiet') == 0
+                 '--window-state', 'carry', '--quiet') == 0
     ckpt = str(run / 'checkpoints' / 'iter-000000.npz')
     arrays, meta = load_checkpoint(ckpt)
     meta = {k: v for k, v in meta.items() if k not in ('checksum', 'format')}

@@ -34,8 +34,8 @@ class DataConfig:
     format: str = option(None, 'default: from the file extension', choices=FORMATS)
     seq_len: int = option(64, 'text: characters per window', metavar='N', at_least=1,
                           limit=LIMITS.steps)
-    # why carry is the default: docs/design.md §3.1
-    window_state: str = option('carry', 'text: each window of a line starts from the state where '
+    # why reset is the default: docs/design.md §3.1
+    window_state: str = option('reset', 'text: each window of a line starts from the state where '
                                'the line\'s last window ended, the gradient cut at the boundary '
                                '(carry), or from zeros (reset)', choices=WINDOW_STATES)
     max_vocab: int = option(256, 'text: keep the most frequent characters', metavar='N',
