@@ -108,7 +108,8 @@ def measure(name, rounds, workdir, extra):
 
 def markdown(results, command):
     lines = ['# --window-state: carried or reset state, held-out bits per character', '',
-             'Measured by `bench/window_state.py` (its docstring says how); the `seconds` are each run\'s summed round times:', '',
+             'Measured by `bench/window_state.py` (its docstring says how); the `seconds` '
+             'are each run\'s summed round times:', '',
              f'    {command}', '']
     lines += ['| machine | |', '|---|---|']
     lines += [f'| {name} | {str(value).replace("|", ";")} |' for name, value in machine_rows()]

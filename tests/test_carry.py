@@ -243,7 +243,8 @@ def test_average_mode_with_carried_state_is_deterministic_and_resumes_exactly(tm
     from helpers import load_arrays, metrics, train
     path = write_text(tmp_path / 'a.txt', text_lines(40, seed=3))
     flags = ['--format', 'text', '--seq-len', '6', '--hidden', '5', '--dtype', 'float64',
-             '--window-state', 'carry', '--mode', 'average', '--local-steps', '7', '--batch-size', '4', '--quiet']
+             '--window-state', 'carry', '--mode', 'average', '--local-steps', '7',
+             '--batch-size', '4', '--quiet']
     assert train(tmp_path / 'whole', [path], *flags, '--max-iter', '3') == 0
     assert train(tmp_path / 'cut', [path], *flags, '--max-iter', '1') == 0
     assert train(tmp_path / 'cut', [], '--max-iter', '3', '--resume', '--quiet') == 0

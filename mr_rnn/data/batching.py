@@ -8,9 +8,10 @@ from mr_rnn.counts import BAD_EXAMPLES
 from mr_rnn.data.records import Sequence, as_bad_record
 from mr_rnn.kernels.network import Batch, Lanes
 
-# with a carried state: a Lanes is emitted once every lane holds this many
-# windows (or at the end of the task), so memory stays bounded by about
-# batch-size x LANE_STEPS windows, or one record, whatever the shard's size
+# with a carried state (docs/design.md §3.1): a Lanes is emitted once every
+# lane holds this many windows (or at the end of the task), so memory stays
+# bounded by about batch-size x LANE_STEPS windows, or one record, whatever
+# the shard's size
 LANE_STEPS = 32
 
 

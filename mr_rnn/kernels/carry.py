@@ -18,8 +18,8 @@ from mr_rnn.kernels.network import (Batch, Lanes, LossAndGrads, loss_and_grads, 
 
 def start_state(state, fresh):
     """The state each row of a step starts from: the carried one, zeros where
-    a record starts; None (zeros everywhere) when every row starts one, so that
-    such a step is computed exactly as a window without carried state."""
+    a record starts; None (zeros everywhere) when there is none to carry or
+    every row starts a record."""
     if state is None or np.all(fresh):
         return None
     keep = ~np.asarray(fresh, bool)[:, None]
