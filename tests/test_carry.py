@@ -271,3 +271,19 @@ def test_a_checkpoint_from_before_the_flag_keeps_its_zero_state_windows(tmp_path
     old = Model.load(ckpt)
     assert old.config.data.window_state == 'reset' and not old.carries_state
     assert old.with_window_state('carry').carries_state
+
+
+def test_carried_sums_on_a_thread_pool_are_bitwise_those_of_one_thread(monkeypatch):
+    """docs/design.md §7: lanes joined into chunks by code constants only (made
+    small here, so that the records make several chunks)."""
+    from mr_rnn.kernels import accumulate
+    from mr_rnn.kernels.parallel import ThreadPool
+    monkeypatch.setattr(accumulate, 'CHUNK_STEP_ELEMENTS', 16 * 64)
+    spec = NetworkSpec('lstm', V, 64, 1, V, True, 'per_step', 'xent')
+    params = init_params(spec, seed=8, dtype=np.float64)
+    recs = records(seed=4, lengths=tuple(range(3, 400, 7)))
+    one = carried_sums(spec, params, recs, batch_size=8)
+    with ThreadPool(3) as pool:
+        three = carried_sums(spec, params, recs, batch_size=8, pool=pool)
+    assert one.loss_sum == three.loss_sum
+    assert all(np.array_equal(one.grads[n], three.grads[n]) for n in one.grads)
