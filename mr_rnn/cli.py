@@ -13,7 +13,7 @@ import inspect
 import json
 import sys
 
-from mr_rnn.config import GROUPS, from_options, options
+from mr_rnn.config import GROUPS, WINDOW_STATES, from_options, options
 from mr_rnn.driver.run_dir import KEEP_CHECKPOINTS
 from mr_rnn.driver.runner import split_runner_args
 from mr_rnn.driver.report import write_report
@@ -92,6 +92,9 @@ def build_parser():
     a.add(e, 'checkpoint', help=CHECKPOINT_HELP)
     a.add(e, 'inputs', nargs='+', metavar='INPUT')
     a.add(e, '--json', action='store_true', help='one JSON object instead of text')
+    a.add(e, '--window-state', choices=WINDOW_STATES,
+          help="text: score a line as one stream (carry) or each window from zeros (reset); "
+          "default: as the checkpoint was trained")
 
     s = sub.add_parser('sample', help='generate text, or forecast a series, from a checkpoint')
     a.add(s, 'checkpoint', help=CHECKPOINT_HELP)
@@ -206,7 +209,7 @@ def cmd_evaluate(args, rest):
     from mr_rnn.inference.metrics import evaluation_lines
     runner = check_runner_args(rest)
     files = data_files(args.inputs, runner)
-    result = evaluate(checkpoint_file(args.checkpoint), files, runner)
+    result = evaluate(checkpoint_file(args.checkpoint), files, runner, args.window_state)
     print(json.dumps(result) if args.json else '\n'.join(evaluation_lines(result)))
     return 0
 

@@ -1,6 +1,7 @@
 """A model as the checkpoint holds it: configuration, data schema, weights and
 optimizer state. The one place that turns a checkpoint into objects and back,
 and that puts weights trained elsewhere (a torch-format state dict) into a model."""
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from mr_rnn.codec.checkpoint import (OPTIM_PREFIX, CheckpointError, join_arrays,
                                      load_checkpoint, save_checkpoint, split_arrays)
 from mr_rnn.codec.state_dict import ExportError, read_state_dict
-from mr_rnn.config import ConfigError, TrainConfig, flag_of
+from mr_rnn.config import ConfigError, TrainConfig, flag_of, with_old_meaning, with_options
 from mr_rnn.data.schema import DataSchema
 from mr_rnn.kernels import optim
 from mr_rnn.kernels.network import NetworkSpec, init_params, param_shapes
@@ -38,6 +39,22 @@ class Model:
     def dtype(self):
         return np.dtype(self.config.model.dtype)
 
+    @property
+    def carries_state(self):
+        """Whether the windows of a record carry the state (docs/design.md §3.1):
+        text lines cut into windows only; a jsonl record is one sequence, and
+        csv windows overlap."""
+        return self.schema.format == 'text' and self.config.data.window_state == 'carry'
+
+    def with_window_state(self, window_state):
+        """This model, its text windows scored with ``window_state`` (carry or
+        reset) instead of the way it was trained (``evaluate --window-state``);
+        None: as trained."""
+        if window_state is None:
+            return self
+        return dataclasses.replace(
+            self, config=with_options(self.config, {'data.window_state': window_state}))
+
     @classmethod
     def initial(cls, config, schema):
         spec = network_spec(config, schema)
@@ -49,7 +66,7 @@ class Model:
     def load(cls, path):
         arrays, meta = load_checkpoint(path)
         try:
-            config = TrainConfig.from_dict(meta['config'])
+            config = TrainConfig.from_dict(with_old_meaning(meta['config']))
             schema = DataSchema.from_dict(meta['schema'])
         except (KeyError, TypeError, ConfigError) as e:
             raise CheckpointError(f'checkpoint {path} has an unusable configuration ({e})') from None

@@ -19,12 +19,13 @@ Task side: Python 3.8+ (docs/design.md §7).
 """
 from mr_rnn.config.fields import ConfigError, flag_of, option
 from mr_rnn.config.limits import LIMITS, Limits
-from mr_rnn.config.sections import (CELLS, DEFAULT_LR, DTYPES, FORMATS, TASKS, DataConfig,
-                                    ModelConfig, OptimizerConfig)
+from mr_rnn.config.sections import (CELLS, DEFAULT_LR, DTYPES, FORMATS, TASKS, WINDOW_STATES,
+                                    DataConfig, ModelConfig, OptimizerConfig)
 from mr_rnn.config.tree import (GROUPS, PATIENCE_FULL_BATCH, PATIENCE_NOISY, SECTIONS, Option,
-                                TrainConfig, from_options, options, with_options)
+                                TrainConfig, from_options, options, with_old_meaning,
+                                with_options)
 
 __all__ = ['CELLS', 'DEFAULT_LR', 'DTYPES', 'FORMATS', 'GROUPS', 'LIMITS', 'PATIENCE_FULL_BATCH',
-           'PATIENCE_NOISY', 'SECTIONS', 'TASKS', 'ConfigError', 'DataConfig', 'Limits',
-           'ModelConfig', 'OptimizerConfig', 'Option', 'TrainConfig', 'flag_of',
-           'from_options', 'option', 'options', 'with_options']
+           'PATIENCE_NOISY', 'SECTIONS', 'TASKS', 'WINDOW_STATES', 'ConfigError', 'DataConfig',
+           'Limits', 'ModelConfig', 'OptimizerConfig', 'Option', 'TrainConfig', 'flag_of',
+           'from_options', 'option', 'options', 'with_old_meaning', 'with_options']

@@ -10,6 +10,7 @@ from mr_rnn.kernels.optim import SCHEDULES, STATE_NAMES
 CELLS = ('rnn', 'lstm', 'gru')
 TASKS = ('lm', 'classify', 'regress')
 FORMATS = ('text', 'jsonl', 'csv')
+WINDOW_STATES = ('carry', 'reset')
 DTYPES = ('float32', 'float64')
 
 
@@ -48,6 +49,10 @@ class DataConfig:
                        'tokens', choices=CASES)
     seq_len: int = option(64, 'text: tokens per window', metavar='N', at_least=1,
                           limit=LIMITS.steps)
+    # why reset is the default: docs/design.md §3.1
+    window_state: str = option('reset', 'text: each window of a line starts from the state where '
+                               'the line\'s last window ended, the gradient cut at the boundary '
+                               '(carry), or from zeros (reset)', choices=WINDOW_STATES)
     max_vocab: int = option(None, 'keep the N - 1 most frequent tokens, and <unk>; default: '
                             f'chars {MAX_VOCAB["chars"]}, words {MAX_VOCAB["words"]}',
                             metavar='N', at_least=2, limit=LIMITS.vocab)

@@ -113,6 +113,21 @@ class TrainConfig:
         return _build(cls, d, 'config')
 
 
+# fields added after checkpoints had been written without them, and what such a
+# checkpoint meant: its defaults then, not today's (Model.load)
+OLD_MEANING = {'data': {'window_state': 'reset'}}
+
+
+def with_old_meaning(d):
+    """A stored configuration (a checkpoint's) with the fields it predates
+    filled in as they were when it was written."""
+    d = dict(d)
+    for section, fields in OLD_MEANING.items():
+        if isinstance(d.get(section, {}), dict):
+            d[section] = {**fields, **d.get(section, {})}
+    return d
+
+
 SECTIONS = {'model': ModelConfig, 'data': DataConfig, 'optimizer': OptimizerConfig}
 
 # one flag: ``dest`` is its place in the tree ('max_iter', 'model.cell',

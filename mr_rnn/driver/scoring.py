@@ -20,10 +20,13 @@ from mr_rnn.tasks.predict import TOP_K
 from mr_rnn.tasks.totals import STATS_KEY
 
 
-def evaluate(checkpoint, files, runner_args):
-    """``metrics.evaluation_metrics`` of ``checkpoint`` on the data ``files``."""
-    model = Model.load(checkpoint)
-    output, _ = run_job(MREvaluate, MREvaluate.command_line(checkpoint, model.schema.format, files),
+def evaluate(checkpoint, files, runner_args, window_state=None):
+    """``metrics.evaluation_metrics`` of ``checkpoint`` on the data ``files``;
+    ``window_state``: text windows scored that way (carry, reset), not as the
+    checkpoint was trained (None)."""
+    model = Model.load(checkpoint).with_window_state(window_state)
+    output, _ = run_job(MREvaluate, MREvaluate.command_line(checkpoint, model.schema.format, files,
+                                                            window_state=window_state),
                         runner_args)
     totals = dict(output).get(STATS_KEY, Packet())
     scalars = totals.scalars

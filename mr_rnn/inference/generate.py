@@ -95,6 +95,8 @@ def sample_text(model, prime, length, temperature=1.0, seed=0, k=0, codec=None):
     rng = np.random.default_rng(seed)
     # a word tokenizer may keep nothing of a line break: then <unk> starts the text
     ids = codec.encode(prime or '\n') or [0]
+    # the whole prime is one stream from zeros, as a text line is with the state
+    # carried across its windows (docs/design.md §3.1)
     logits, state = step(model.params, model.spec, np.array([ids]))
     out = []
     for _ in range(length):

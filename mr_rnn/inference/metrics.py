@@ -57,6 +57,10 @@ def evaluation_metrics(model, scalars, arrays):
     loss = scalars['loss_sum'] / count
     result = {'loss': loss, 'targets': count, 'records': scalars.get('records', 0),
               'bad_records': scalars.get('bad', 0)}
+    if model.schema.format == 'text':
+        # which way the figure was measured: a line as one stream, or each window
+        # from zeros (docs/design.md §3.1); the two are not comparable
+        result['window_state'] = model.config.data.window_state
     task = model.schema.task
     if task == 'lm':
         result.update(perplexity=math.exp(loss), bits_per_token=loss / math.log(2))

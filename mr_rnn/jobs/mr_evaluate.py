@@ -8,6 +8,7 @@ only. The work is tasks/evaluate.py's.
     reduce:  add -> (__stats__, totals) [and (__val__, totals) with --with-val]
 """
 from mr_rnn.codec.wire import PacketProtocol
+from mr_rnn.config import WINDOW_STATES
 from mr_rnn.jobs.base import ModelJob
 from mr_rnn.tasks.evaluate import EvaluateMap
 from mr_rnn.tasks.totals import combine
@@ -22,9 +23,16 @@ class MREvaluate(ModelJob):
                                  mapper_final=self.mapper_final_emit_sums,
                                  combiner=combine, reducer=combine)]
 
+    def configure_args(self):
+        super().configure_args()
+        self.add_passthru_arg('--window-state', choices=WINDOW_STATES,
+                              help="text: score with the state carried or reset at each window "
+                              "(default: as the checkpoint's configuration says)")
+
     def mapper_init_sums(self):
         self.load_model()
-        self.task = EvaluateMap(self.model, self.routing())
+        self.task = EvaluateMap(self.model.with_window_state(self.options.window_state),
+                                self.routing())
 
     def mapper_final_emit_sums(self):
         """-> (STATS_KEY, {loss_sum, count, correct, records, bad, examples}

@@ -4,7 +4,8 @@ import numpy as np
 from mr_rnn.kernels import losses
 from mr_rnn.kernels.parallel import OrderedResults
 from mr_rnn.kernels.lookup import ID_AXES, id_axes
-from mr_rnn.kernels.network import Batch, forward, loss_and_grads
+from mr_rnn.kernels.carry import join_lanes, lanes_loss_and_grads, lanes_outputs
+from mr_rnn.kernels.network import Batch, Lanes, forward, loss_and_grads
 from mr_rnn.kernels.rows import Rows
 
 
@@ -33,6 +34,11 @@ class GradientSum:
     A batch that is already that large is computed alone, so memory stays
     bounded by one chunk or one batch per thread.
 
+    A ``Lanes`` (records whose windows carry the state, docs/design.md §3.1)
+    is joined side by side with the next ones by the same bounds, its rows
+    counting as a batch's; its steps are then computed in order, each from
+    the state the step before left (kernels/carry.py).
+
     With a ``pool`` (parallel.ThreadPool), chunks are
     computed on its threads and added in the order they came (parallel.py):
     the sums are bitwise those without a pool. Call ``finish()`` before
@@ -53,8 +59,9 @@ class GradientSum:
 
     def add(self, batch):
         self.pending.append(batch)
-        self.pending_rows += batch.mask.shape[0]
-        self.pending_steps = max(self.pending_steps, batch.mask.shape[1])
+        first = batch.steps[0] if isinstance(batch, Lanes) else batch
+        self.pending_rows += first.mask.shape[0]
+        self.pending_steps = max(self.pending_steps, first.mask.shape[1])
         H, width = self.spec.hidden, max(self.spec.hidden, self.spec.output_size)
         if (self.pending_rows * H >= CHUNK_STEP_ELEMENTS
                 or self.pending_rows * self.pending_steps * width >= CHUNK_ELEMENTS):
@@ -68,16 +75,19 @@ class GradientSum:
                 self._add(result)
 
     def _take_pending(self):
-        chunk = join_batches(self.pending, self.spec.head == 'per_step')
+        per_step = self.spec.head == 'per_step'
+        join = join_lanes if isinstance(self.pending[0], Lanes) else join_batches
+        chunk = join(self.pending, per_step)
         self.pending, self.pending_rows, self.pending_steps = [], 0, 0
         return chunk
 
     def _compute(self, batch):
+        fn = lanes_loss_and_grads if isinstance(batch, Lanes) else loss_and_grads
         args = (self.params, self.spec, batch) + ((True,) if self.sparse else ())
         if self.results is None:
-            self._add(loss_and_grads(*args))
+            self._add(fn(*args))
             return
-        for result in self.results.submit(loss_and_grads, *args):
+        for result in self.results.submit(fn, *args):
             self._add(result)
 
     def _add(self, result):
@@ -131,7 +141,13 @@ class LossSum:
             self.arrays = {'confusion': np.zeros((O, O), np.float64)}   # [true, predicted]
 
     def add(self, batch):
-        out = forward(self.params, self.spec, batch.x, batch.mask)
+        if isinstance(batch, Lanes):        # windows carrying the state: step by step
+            for step, out in lanes_outputs(self.params, self.spec, batch):
+                self._add_outputs(step, out)
+            return
+        self._add_outputs(batch, forward(self.params, self.spec, batch.x, batch.mask))
+
+    def _add_outputs(self, batch, out):
         result = evaluate_outputs(self.spec, out, batch)
         self.loss_sum += result[0]
         self.count += result[1]

@@ -2,8 +2,10 @@
 steps from the broadcast weights on the task's own batches."""
 import numpy as np
 
+from mr_rnn.kernels.carry import forward_from, lanes_steps, start_state, step_loss_and_grads, \
+    unit_bytes, zero_state
 from mr_rnn.kernels.lookup import id_axes
-from mr_rnn.kernels.network import loss_and_grads
+from mr_rnn.kernels.network import Lanes, loss_and_grads
 from mr_rnn.kernels.optim import STATE_NAMES, apply_update, clip_factor, global_norm
 from mr_rnn.kernels.rows import Rows
 
@@ -36,6 +38,14 @@ class LocalTraining:
 
     Clipping is by the norm of all blocks, which a map task holds together.
 
+    A ``Lanes`` (windows carrying the state, docs/design.md §3.1) is kept
+    whole and counts as its number of steps: the passes shuffle the kept
+    units, and walk each Lanes' steps in order, one optimizer step each, from
+    the state the step before left (computed with the weights of its own
+    step, as a detached state is in PyTorch). A round that starts inside a
+    Lanes first runs its earlier steps forward, with the round's weights, to
+    get there.
+
     ``sparse``: the blocks looked up by token id (lookup.id_axes) are stepped
     on the rows the task's batches touched only, and ``weighted`` gives what
     changed in them, as Rows. That is the dense step exactly, provided every
@@ -61,7 +71,7 @@ class LocalTraining:
         self.step = first_step
         self.local_steps, self.local_epochs = local_steps, local_epochs
         self.memory_bytes, self.seed, self.round = memory_bytes, seed, round_index
-        self.batches, self.kept_bytes, self.seen = [], 0, 0
+        self.batches, self.kept_bytes, self.seen, self.seen_steps = [], 0, 0, 0
         self.full = False
         self.rng = np.random.default_rng([seed, round_index, 0x5A3])
         self.steps = 0
@@ -69,7 +79,8 @@ class LocalTraining:
 
     def add(self, batch):
         self.seen += 1
-        size = sum(a.nbytes for a in (batch.x, batch.y, batch.mask))
+        self.seen_steps += lanes_steps(batch)
+        size = unit_bytes(batch)
         if not self.full and (not self.batches or self.kept_bytes + size <= self.memory_bytes):
             self.batches.append(batch)
             self.kept_bytes += size
@@ -83,26 +94,59 @@ class LocalTraining:
         if self.local_steps:
             return self.local_steps
         # a pass over a shard larger than the memory budget is a pass over its sample
-        batches = len(self.batches) if self.full else self.seen
+        batches = sum(map(lanes_steps, self.batches)) if self.full else self.seen_steps
         if self.local_epochs:
             return max(1, round(self.local_epochs * batches))
         return max(batches, AUTO_MIN_STEPS)
 
     def train(self):
-        B = len(self.batches)
-        if not B:
+        U = len(self.batches)
+        if not U:
             return
+        sizes = np.array([lanes_steps(u) for u in self.batches])
+        B = int(sizes.sum())
         S = self.planned_steps()
-        orders = {}
+        orders, state, last = {}, None, None
         for position in range(self.round * S, self.round * S + S):
             passes, i = divmod(position, B)
             if passes not in orders:
-                orders = {passes: np.random.default_rng([self.seed, passes, 0x0DE]).permutation(B)}
-            self.take_step(self.batches[orders[passes][i]])
+                order = np.random.default_rng([self.seed, passes, 0x0DE]).permutation(U)
+                orders = {passes: (order, np.cumsum(sizes[order]))}
+            order, ends = orders[passes]
+            k = int(np.searchsorted(ends, i, side='right'))
+            unit, j = self.batches[order[k]], i - (int(ends[k - 1]) if k else 0)
+            if not isinstance(unit, Lanes):
+                self.take_step(unit)
+                continue
+            if last != (passes, k, j - 1):      # entering a Lanes at step j: its state there
+                state = self.state_at(unit, j)
+            state = self.take_step(unit.steps[j], unit.fresh[j], state)
+            last = (passes, k, j)
         self.batches = []
 
-    def take_step(self, batch):
-        result = loss_and_grads(self.params, self.spec, batch, sparse=bool(self.id_blocks))
+    def state_at(self, lanes, j):
+        """The state entering step ``j`` of a Lanes, run forward with the current weights."""
+        state = None
+        for batch, fresh in zip(lanes.steps[:j], lanes.fresh[:j]):
+            start = start_state(state, fresh)
+            if start is None:
+                start = zero_state(self.spec, batch.mask.shape[0], self.params['head.weight'].dtype)
+            _, state = forward_from(self.params, self.spec, batch, start)
+        return state
+
+    def take_step(self, batch, fresh=None, state=None):
+        """One inner optimizer step on ``batch``; with ``fresh`` (a Lanes' step),
+        from ``state``, and the state after it returned."""
+        sparse = bool(self.id_blocks)
+        if fresh is None:
+            result = loss_and_grads(self.params, self.spec, batch, sparse=sparse)
+        else:
+            result, state = step_loss_and_grads(self.params, self.spec, batch, fresh, state,
+                                                sparse)
+        self.update(result)
+        return state
+
+    def update(self, result):
         if not result.count:
             return
         self.loss_sum += result.loss_sum

@@ -53,10 +53,22 @@ class Batch:
 
 
 @dataclass
+class Lanes:
+    """Windows of records side by side, walked in lock-step (docs/design.md §3.1):
+    ``steps[i]`` is a Batch whose row r continues row r of ``steps[i - 1]``,
+    from the state where that window ended, unless ``fresh[i][r]``: the row
+    starts a record there, from zeros. A row with no real step (its lane has
+    run out of windows) carries nothing."""
+    steps: list         # of Batch, every one with the same number of rows
+    fresh: list         # of (B,) bool
+
+
+@dataclass
 class LossAndGrads:
     loss_sum: float
     count: int
     grads: dict
+    state: list = None  # per layer, the state at each row's last step, when a state was given
 
 
 def param_shapes(spec):
@@ -205,29 +217,46 @@ def longest_first(batch):
     """(batch with its rows sorted longest first, rows running at each step),
     or (batch, None) when every row runs every step or the mask is not
     left-aligned. A sum over rows does not depend on their order."""
+    batch, active, _ = _longest_first(batch)
+    return batch, active
+
+
+def _longest_first(batch):
+    """longest_first, and the order of the rows it took (None: as they were)."""
     mask = np.asarray(batch.mask, bool)
     T = mask.shape[1]
     lengths = mask.sum(axis=1)
     steps = np.arange(T)
     if lengths.min() == T or not np.array_equal(mask, steps < lengths[:, None]):
-        return batch, None
+        return batch, None, None
     order = np.argsort(-lengths, kind='stable')
     active = (lengths[:, None] > steps).sum(axis=0).tolist()
     if np.all(order[1:] > order[:-1]):
-        return batch, active
-    return Batch(np.asarray(batch.x)[order], mask[order], np.asarray(batch.y)[order]), active
+        return batch, active, None
+    return (Batch(np.asarray(batch.x)[order], mask[order], np.asarray(batch.y)[order]), active,
+            order)
 
 
-def loss_and_grads(params, spec, batch, sparse=False):
+def loss_and_grads(params, spec, batch, sparse=False, state=None):
     """Sum of per-element losses over the batch and its gradient; ``sparse``:
     the gradient of the blocks looked up by id (ID_AXES) as Rows of the ids
     the batch holds, not a vocabulary-sized block.
 
+    ``state``: per layer, the (h0,) or (h0, c0) rows each sequence starts from
+    (zeros if None), a constant: no gradient flows into it, which is how a
+    carried state is cut at the window boundary (docs/design.md §3.1). With a
+    state, the result's ``state`` holds each row's state after its last real
+    step (kernels/carry.py carries it to the row's next window).
+
     Padded steps cost no recurrent products: rows go longest first, and the
     layers skip the rows that have ended (cells.layer_forward)."""
-    batch, active = longest_first(batch)
+    batch, active, order = _longest_first(batch)
+    if state is not None and order is not None:
+        state = [tuple(s[order] for s in layer) for layer in state]
     mask = np.asarray(batch.mask, bool)
-    top, caches, _ = run_layers(params, spec, batch.x, active=active)   # (T, B, H)
+    top, caches, finals = run_layers(params, spec, batch.x, state, active=active)  # (T, B, H)
+    # read before the backward pass, which may write over the caches
+    after = None if state is None else state_after(finals, caches, mask, order)
     w_out = params['head.weight']
     head_in = _head_input(spec, top, mask)
     out = _linear(head_in, w_out, params['head.bias'])
@@ -288,4 +317,26 @@ def loss_and_grads(params, spec, batch, sparse=False):
     if spec.embed:
         rows = table_rows(d_top, batch)
         grads[EMBEDDING] = rows if sparse else rows.dense(params[EMBEDDING].shape)
-    return LossAndGrads(float(loss_sum), int(count), grads)
+    return LossAndGrads(float(loss_sum), int(count), grads, after)
+
+
+def state_after(finals, caches, mask, order):
+    """Each row's state after its last real step, in the rows' given order.
+    A row that ended before the batch's last step ran on from stale products
+    (cells.layer_forward), so its state is read from the caches at its own
+    last step, not from ``finals``."""
+    lengths = mask.sum(axis=1)
+    short = np.flatnonzero(lengths < mask.shape[1])
+    state = []
+    for final, cache in zip(finals, caches):
+        layer = [np.array(s) for s in final]
+        if len(short):
+            at = lengths[short]          # h_all[t]: the state entering step t, h0 first
+            layer[0][short] = cache.h_all[at, short]
+            if len(layer) > 1:
+                layer[1][short] = cache.c_all[at, short]
+        state.append(tuple(layer))
+    if order is not None:
+        inverse = np.argsort(order)
+        state = [tuple(s[inverse] for s in layer) for layer in state]
+    return state

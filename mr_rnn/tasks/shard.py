@@ -7,7 +7,8 @@ of each model job (gradient_step.GradientMap, ...) is a Shard:
         task.add(record)                # task.read_line or task.file_reader
     packets = list(task.finish())       # the task's output; task.stats its counts
 
-Memory is bounded by one batch per stream, not by the shard.
+Memory is bounded by one batch per stream (with a carried state, one Lanes:
+data/batching.py), not by the shard.
 """
 from mr_rnn.data.batching import BatchStream
 from mr_rnn.data.readers import LINE_FORMATS, file_reader, line_reader
@@ -20,7 +21,8 @@ class Stream:
     """Records in, batches into ``sums``."""
 
     def __init__(self, model, sums):
-        self.batches = BatchStream(model.config.batch_size, model.schema, model.dtype)
+        self.batches = BatchStream(model.config.batch_size, model.schema, model.dtype,
+                                   carry=model.carries_state)
         self.sums = sums
 
     def add(self, record):
