@@ -76,17 +76,11 @@ def code_defaults():
     tree is here by its field; any other flag the docs give a default for is
     one line below."""
     from mr_rnn.cli import build_parser
-    from mr_rnn.config import DEFAULT_LR, TrainConfig, options
-    from mr_rnn.driver.stopping import default_patience
+    from mr_rnn.config import DEFAULT_LR, options
     run = build_parser()[0].parse_args(['train', 'x', '--out', 'run'])
     return {
         **{o.flag: o.default for o in options()},
         '--lr': DEFAULT_LR,                                    # per optimizer
-        # what a new run stores when it is not given: without validation data; with
-        # it, full batch, else
-        '--patience': (default_patience(TrainConfig(), False),
-                       default_patience(TrainConfig(), True),
-                       default_patience(TrainConfig(mode='average'), True)),
         '--out': None,                                         # required
         '--keep-checkpoints': run.keep_checkpoints,
         '--job-retries': run.job_retries,

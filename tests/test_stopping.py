@@ -9,7 +9,7 @@ import pytest
 from helpers import metrics, sequence_records, train, write_jsonl
 from mr_rnn.config import TrainConfig
 from mr_rnn.config import PATIENCE_FULL_BATCH, PATIENCE_NOISY
-from mr_rnn.driver.stopping import effective_patience
+from mr_rnn.driver.stopping import best_iteration, effective_patience
 from mr_rnn.driver.train import Trainer
 
 
@@ -64,9 +64,12 @@ def test_validation_loss_is_judged_when_there_is_one():
 
 
 def test_default_patience_is_longer_for_noisy_rounds():
-    assert effective_patience(TrainConfig()) == PATIENCE_FULL_BATCH
-    assert effective_patience(TrainConfig(sample_fraction=0.5)) == PATIENCE_NOISY
-    assert effective_patience(TrainConfig(mode='average')) == PATIENCE_NOISY
+    # the patience of a configuration that stored none, written when the plateau rule
+    # was on by default; a new one is off (0) unless asked for
+    assert effective_patience(TrainConfig()) == 0
+    assert effective_patience(TrainConfig(patience=None)) == PATIENCE_FULL_BATCH
+    assert effective_patience(TrainConfig(patience=None, sample_fraction=0.5)) == PATIENCE_NOISY
+    assert effective_patience(TrainConfig(patience=None, mode='average')) == PATIENCE_NOISY
     assert effective_patience(TrainConfig(mode='average', patience=2)) == 2
     assert PATIENCE_NOISY > PATIENCE_FULL_BATCH >= 10
 
@@ -164,44 +167,35 @@ def plateau_then_drop(seed=0):
     return falling + noisy + dropping
 
 
-def new_run_config(with_val=False, **given):
-    """The configuration a new run stores (Trainer.start): --patience resolved."""
-    from dataclasses import replace
-    from mr_rnn.driver.stopping import default_patience
-    config = TrainConfig(**given)
-    if config.patience is None:
-        config = replace(config, patience=default_patience(config, with_val))
-    return config
-
-
 def test_without_validation_data_a_noisy_plateau_then_a_drop_runs_on_by_default():
     losses = plateau_then_drop()
-    config = new_run_config()
+    config = TrainConfig()
     assert config.patience == 0
     assert first_stop(losses, config) == (None, None)
     # the rule that was the default before stops it on the plateau, 30 rounds after its best
-    assert first_stop(losses, TrainConfig())[0] - 1 == 10 + PATIENCE_FULL_BATCH
+    assert first_stop(losses, TrainConfig(patience=None))[0] - 1 == 10 + PATIENCE_FULL_BATCH
     # and asked for, the plateau rule judges the training loss
-    n, reason = first_stop(losses, new_run_config(patience=12))
+    n, reason = first_stop(losses, TrainConfig(patience=12))
     assert n - 1 == 10 + 12
     assert 'no improvement of the train loss' in reason and 'since round 10' in reason
 
 
-def test_with_validation_data_the_default_is_the_plateau_rule_on_the_validation_loss():
-    assert new_run_config(with_val=True).patience == PATIENCE_FULL_BATCH
-    assert new_run_config(with_val=True, sample_fraction=0.5).patience == PATIENCE_NOISY
-    assert new_run_config(with_val=True, mode='average').patience == PATIENCE_NOISY
-    assert new_run_config(with_val=True, patience=0).patience == 0      # asked: never
+def test_with_validation_data_the_default_runs_on_and_best_keeps_the_lowest_val_loss():
+    # a validation plateau of 57 rounds does not stop a run by default
     train_losses = [1.0 - 0.001 * k for k in range(60)]                 # always improving
     val = [1.0, 0.8, 0.7] + [0.75] * 57                                  # best at round 2
-    config = new_run_config(with_val=True)
-    stops = [n for n in range(1, 61) if Trainer.should_stop(rows(train_losses[:n], val[:n]), config)]
-    assert stops[0] - 1 == 2 + PATIENCE_FULL_BATCH
+    history = rows(train_losses, val)
+    for n in range(1, 61):
+        assert Trainer.should_stop(history[:n], TrainConfig()) is None
+    assert best_iteration(history, TrainConfig()) == 2
+    # asked for, the plateau rule judges the validation loss
+    stops = [n for n in range(1, 61) if Trainer.should_stop(history[:n], TrainConfig(patience=9))]
+    assert stops[0] - 1 == 2 + 9
 
 
 def test_the_convergence_test_needs_a_loss_that_no_longer_moves():
     from mr_rnn.config import CONVERGED_ROUNDS, CONVERGED_RTOL
-    config = new_run_config()
+    config = TrainConfig()
     still = [1.0, 0.7, 0.6] + [0.55] * (PATIENCE_FULL_BATCH + 5)
     n, reason = first_stop(still, config)
     assert n == 3 + CONVERGED_ROUNDS and reason.startswith('the train loss converged')
@@ -211,10 +205,10 @@ def test_the_convergence_test_needs_a_loss_that_no_longer_moves():
     # and so is any plateau of the noisy kind
     assert first_stop(plateau_then_drop(), config) == (None, None)
     # average mode's inner loss and a sampled loss move with their samples: not judged
-    for other in (new_run_config(mode='average'), new_run_config(sample_fraction=0.5)):
+    for other in (TrainConfig(mode='average'), TrainConfig(sample_fraction=0.5)):
         assert first_stop(still, other) == (None, None)
     # a configuration that stored no patience keeps the rules it had, without the test
-    n, reason = first_stop(still, TrainConfig())
+    n, reason = first_stop(still, TrainConfig(patience=None))
     assert reason.startswith('no improvement') and n - 1 == 3 + PATIENCE_FULL_BATCH
 
 
@@ -223,10 +217,11 @@ def _plateau_flags():
     return ['--hidden', '4', '--lr', '1e-5', '--tol', '0.05']
 
 
-def test_a_real_run_on_a_plateau_runs_to_max_iter_by_default(tmp_path, capsys):
+@pytest.mark.parametrize('val', [[], ['--val-fraction', '0.3']], ids=['train', 'val'])
+def test_a_real_run_on_a_plateau_runs_to_max_iter_by_default(tmp_path, capsys, val):
     import json
-    rounds = PATIENCE_FULL_BATCH + 3
-    assert train(tmp_path / 'run', [_data(tmp_path)], *_plateau_flags(),
+    rounds = PATIENCE_FULL_BATCH + 3        # past the patience that was the default
+    assert train(tmp_path / 'run', [_data(tmp_path)], *_plateau_flags(), *val,
                  '--max-iter', str(rounds)) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(metrics(tmp_path / 'run')) == rounds + 1
@@ -260,6 +255,7 @@ def test_the_final_line_names_the_checkpoint_the_model_commands_use(tmp_path, ca
         iteration = iteration_of(used)
         assert (f'the model commands on this run folder use {used} (iteration {iteration}, '
                 f'{why}') in line, line
+        assert 'stopped because --max-iter 3 reached' in line      # no default plateau rule
         final = iteration_of(str(run / 'final.npz'))
         assert ('the same as final.npz' if final == iteration
                 else f'final.npz is iteration {final}') in line

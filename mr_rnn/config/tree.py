@@ -20,12 +20,12 @@ INNER_STATE = ('average', 'reset')
 # the help's sections, in this order (docs/design.md §3.6)
 GROUPS = ('model', 'data', 'optimisation', 'average mode', 'validation', 'stopping')
 
-# the plateau rule's patience (driver/stopping.py, docs/design.md §9) when
-# --patience is not given and there is validation data, and for every run of
-# a configuration that stored none (written when the rule was on by default):
-# a full-batch loss can sit on a plateau for dozens of rounds before it finds
-# the next best, and a sampled or locally trained loss (--sample-fraction,
-# --mode average) adds its own noise, so it gets more
+# the plateau rule's patience of a configuration that stored none (driver/
+# stopping.legacy_patience, docs/design.md §9): written when the rule was on by
+# default, and kept on --resume. A full-batch loss can sit on a plateau for
+# dozens of rounds before it finds the next best, and a sampled or locally
+# trained loss (--sample-fraction, --mode average) adds its own noise, so it
+# got more
 PATIENCE_FULL_BATCH, PATIENCE_NOISY = 30, 40
 # the convergence test (driver/stopping.converged): the training loss moved by
 # at most CONVERGED_RTOL of itself over CONVERGED_ROUNDS rounds. Plateaus that
@@ -45,7 +45,7 @@ class TrainConfig:
                              'only how a task groups its sum (the gradient is the same)',
                              group='optimisation', metavar='N', at_least=1)
     max_iter: int = option(50, 'MapReduce rounds. Fewer only at --target-loss, on divergence, by '
-                           '--patience (on by default with validation data) or, in full-batch '
+                           '--patience (off by default) or, in full-batch '
                            'gradient mode, when the training loss has converged (no longer '
                            'moves); average mode has no convergence test, and without '
                            'validation data judges --target-loss and --patience on the tasks\' '
@@ -53,12 +53,13 @@ class TrainConfig:
                            at_least=0)
     tol: float = option(1e-4, 'relative improvement of the best loss that counts as progress',
                         group='stopping', metavar='X', resumable=True)
-    patience: int = option(None, 'the plateau rule: stop after N rounds without progress of the '
+    # 0 (off) by default, with or without validation data: the runs of bench/STOPPING.md
+    # lost accuracy to it and gained none (docs/design.md §9). None is only read from
+    # a checkpoint written when the rule was on by default (stopping.legacy_patience)
+    patience: int = option(0, 'the plateau rule: stop after N rounds without progress of the '
                            'best (validation, else training) loss, counted from the best; 0: '
-                           'never. Not given: off without validation data; with it, '
-                           f'{PATIENCE_FULL_BATCH} full batch, {PATIENCE_NOISY} with '
-                           '--sample-fraction or --mode average', group='stopping',
-                           metavar='N', resumable=True, at_least=0)
+                           'never', group='stopping', metavar='N', resumable=True, at_least=0,
+                           nullable=True)
     max_bad_fraction: float = option(0.01, 'stop when more of the records are bad',
                                      group='data', metavar='X', at_least=0, at_most=1)
     sample_fraction: float = option(1.0, 'share of the records each iteration uses, chosen per '

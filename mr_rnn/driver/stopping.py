@@ -72,20 +72,10 @@ def plateau_start(losses, tol):
     return since
 
 
-def default_patience(config, with_val):
-    """The patience a new run stores when --patience is not given: none (0)
-    without validation data, where a training-loss plateau is no evidence a
-    run is done; with validation data, the plateau rule on the validation loss
-    (docs/design.md §9, measured in bench/STOPPING.md)."""
-    if not with_val:
-        return 0
-    return legacy_patience(config)
-
-
 def legacy_patience(config):
     """The patience of a configuration that stored none (``patience`` None):
-    one written before --patience had to be asked for, when the plateau rule
-    was on by default (docs/design.md §9, "Runs started before")."""
+    one written when the plateau rule was on by default, before --patience had
+    to ask for it (docs/design.md §9, "Runs started before")."""
     if config.mode == 'gradient' and config.sample_fraction == 1:
         return PATIENCE_FULL_BATCH
     return PATIENCE_NOISY

@@ -78,11 +78,6 @@ class Trainer:
         listed = self.list_inputs(inputs, val)
         fmt = format_of(listed.files, config.data.format)
         config = replace(config, data=replace(config.data, format=fmt))
-        if config.patience is None:
-            # stored explicitly, so that --resume keeps the rule the run started with
-            # whatever later versions make the default (docs/design.md §9)
-            config = replace(config, patience=stopping.default_patience(
-                config, bool(val) or config.val_fraction > 0))
         # the paths as given: a resumed run lists its folders again
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
