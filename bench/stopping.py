@@ -28,7 +28,9 @@ close a real run comes to the convergence test.
 """
 import argparse
 import concurrent.futures
+import glob
 import json
+import math
 import os
 import subprocess
 import sys
@@ -57,13 +59,18 @@ def train(args):
         with open(done) as f:
             seconds, line = f.read().split('\n', 1)
         return float(seconds), line
+    if glob.glob(os.path.join(out, 'checkpoints', '*.diverged')):
+        return math.nan, 'diverged (its error line was not kept)'
     started = time.time()
     proc = subprocess.run([sys.executable, '-m', 'mr_rnn', 'train', '--out', out, *flags],
                           env=child_env(), capture_output=True, text=True)
-    if proc.returncode:
+    # a diverged run (exit code 2, docs/design.md §9) is a result: its folder's best.npz
+    # is what the model commands use
+    if proc.returncode and 'diverged' not in proc.stderr:
         raise SystemExit(f'training failed ({proc.returncode}): {flags}\n{proc.stderr}')
     seconds = time.time() - started
-    line = next((s for s in proc.stdout.splitlines()[::-1] if s.startswith('done:')), '')
+    line = next((s for s in (proc.stdout + proc.stderr).splitlines()[::-1]
+                 if s.startswith('done:') or 'diverged' in s), '')
     with open(done, 'w') as f:
         f.write(f'{seconds:.1f}\n{line}')
     return seconds, line
@@ -133,39 +140,45 @@ def main():
 
     old = TrainConfig(patience=OLD_PATIENCE)
     print(f'# Stopping rules on four UCR/UEA sets ({a.max_iter} rounds at most)\n')
-    for name, value in machine_rows((f'wall time of this run', f'{wall:.0f} s, {a.jobs} at a '
+    print('    python bench/stopping.py ' + ' '.join(sys.argv[1:]) + '\n')
+    for name, value in machine_rows(('wall time of this run', f'{wall:.0f} s, {a.jobs} at a '
                                      'time (runs already in --out are not trained again)'),
                                     ('data', ucr.SOURCE)):
         print(f'- {name}: {value}')
-    print('\n## Without validation data\n')
-    print('| set | 1-NN DTW | cell | seed | rounds | s | checkpoint used | test acc. | '
-          f'patience {OLD_PATIENCE}: stop | acc. (final) | acc. (best) | '
-          f'min. {CONVERGED_ROUNDS}-round rel. range |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
-    means = {}
-    for s, c, seed in plain:
-        out = folder('plain', s, c, seed)
-        seconds, line = done[('plain', s, c, seed)]
-        rows = rows_of(out)
-        used, _ = checkpoint_of(out)
-        # (a run trained by an earlier version of this script, with --quiet, kept no line)
-        assert not line or used in line, f'the final line does not name {used}: {line}'
-        acc = accuracy(used, data[s][1])
-        k = stop_row(rows, old)
-        best_k = min(rows[:k + 1], key=lambda r: r['train_loss'])['iteration']
-        old_final = accuracy(checkpoint(out, rows[k]['iteration'] + 1), data[s][1]) \
-            if k + 1 < len(rows) - 1 else acc
-        old_best = accuracy(checkpoint(out, best_k), data[s][1])
-        means.setdefault((s, c), []).append(acc)
-        rng = smallest_range([r['train_loss'] for r in rows[:-1]])
-        print(f'| {s} | {ucr.DTW_1NN[s]:.3f} | {c} | {seed} | {rows[-1]["iteration"]} | '
-              f'{seconds:.0f} | {os.path.basename(used)} | {acc:.3f} | {rows[k]["iteration"] + 1} '
-              f'| {old_final:.3f} | {old_best:.3f} | {rng:.1e} |')
-    print('\n| set | 1-NN DTW | cell | mean test acc. over the seeds | minus DTW |')
-    print('|---|---|---|---|---|')
-    for (s, c), accs in means.items():
-        m = sum(accs) / len(accs)
-        print(f'| {s} | {ucr.DTW_1NN[s]:.3f} | {c} | {m:.3f} | {m - ucr.DTW_1NN[s]:+.3f} |')
+    if plain:
+        print('\n## Without validation data\n')
+        print('| set | 1-NN DTW | cell | seed | rounds | s | checkpoint used | test acc. | '
+              f'patience {OLD_PATIENCE}: stop | acc. (final) | acc. (best) | '
+              f'min. {CONVERGED_ROUNDS}-round rel. range |')
+        print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+        means = {}
+        for s, c, seed in plain:
+            out = folder('plain', s, c, seed)
+            seconds, line = done[('plain', s, c, seed)]
+            rows = rows_of(out)
+            used, _ = checkpoint_of(out)
+            # (a run trained by an earlier version of this script, with --quiet, kept no line)
+            assert not line.startswith('done:') or used in line, \
+                f'the final line does not name {used}: {line}'
+            diverged = 'diverged' in line
+            acc = accuracy(used, data[s][1])
+            k = stop_row(rows, old)
+            # the stopped run's rows: 0..k trained, then its final evaluation of k + 1
+            best_k = min(rows[:k + 2], key=lambda r: r['train_loss'])['iteration']
+            old_final = accuracy(checkpoint(out, rows[k]['iteration'] + 1), data[s][1]) \
+                if k + 1 < len(rows) - 1 else acc
+            old_best = accuracy(checkpoint(out, best_k), data[s][1])
+            means.setdefault((s, c), []).append(acc)
+            rng = smallest_range([r['train_loss'] for r in rows[:-1]])
+            print(f'| {s} | {ucr.DTW_1NN[s]:.3f} | {c} | {seed} | {rows[-1]["iteration"]}'
+                  f'{" (diverged)" if diverged else ""} | '
+                  f'{seconds:.0f} | {os.path.basename(used)} | {acc:.3f} | '
+                  f'{rows[k]["iteration"] + 1} | {old_final:.3f} | {old_best:.3f} | {rng:.1e} |')
+        print('\n| set | 1-NN DTW | cell | mean test acc. over the seeds | minus DTW |')
+        print('|---|---|---|---|---|')
+        for (s, c), accs in means.items():
+            m = sum(accs) / len(accs)
+            print(f'| {s} | {ucr.DTW_1NN[s]:.3f} | {c} | {m:.3f} | {m - ucr.DTW_1NN[s]:+.3f} |')
     if not val:
         return
     print(f'\n## With validation data (--val-fraction {a.val_share} of the training split)\n')
@@ -177,7 +190,7 @@ def main():
         rows = rows_of(out)
         best_all = min(rows[:-1], key=lambda r: r['val_loss'])['iteration']
         k = stop_row(rows, old)
-        best_k = min(rows[:k + 1], key=lambda r: r['val_loss'])['iteration']
+        best_k = min(rows[:k + 2], key=lambda r: r['val_loss'])['iteration']
         print(f'| {s} | {ucr.DTW_1NN[s]:.3f} | {c} | {seed} | {best_all} | '
               f'{accuracy(checkpoint(out, best_all), data[s][1]):.3f} | {rows[k]["iteration"] + 1}'
               f' | {best_k} | {accuracy(checkpoint(out, best_k), data[s][1]):.3f} |')

@@ -55,8 +55,9 @@ def converged(history, config):
     low, high = min(window), max(window)
     if high - low > CONVERGED_RTOL * abs(low):
         return None
-    return (f'the train loss converged: it moved by {(high - low) / abs(low) if low else 0:.1e} '
-            f'(relative) at most over the last {CONVERGED_ROUNDS} rounds ({low:.6g})')
+    moved = (high - low) / abs(low) if low else 0.0
+    return (f'the train loss converged: it moved by {moved:.1e} of itself over the last '
+            f'{CONVERGED_ROUNDS} rounds, at most {CONVERGED_RTOL:g} ({low:.6g})')
 
 
 def plateau_start(losses, tol):
