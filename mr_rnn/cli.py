@@ -198,7 +198,8 @@ def cmd_train(args, rest):
     first, last = history[0]['train_loss'], history[-1]['train_loss']
     progress.message(f'done: loss {first:.4f} -> {last:.4f} ({(first - last) / first:.0%} lower) '
                      f'after {history[-1]["iteration"]} iterations, stopped because '
-                     f'{trainer.stop_reason}; final checkpoint {args.out}/final.npz')
+                     f'{trainer.stop_reason}; the model commands on this run folder use '
+                     f'{trainer.model_note}')
     return 0
 
 

@@ -76,12 +76,11 @@ def code_defaults():
     tree is here by its field; any other flag the docs give a default for is
     one line below."""
     from mr_rnn.cli import build_parser
-    from mr_rnn.config import DEFAULT_LR, PATIENCE_FULL_BATCH, PATIENCE_NOISY, options
+    from mr_rnn.config import DEFAULT_LR, options
     run = build_parser()[0].parse_args(['train', 'x', '--out', 'run'])
     return {
         **{o.flag: o.default for o in options()},
         '--lr': DEFAULT_LR,                                    # per optimizer
-        '--patience': (PATIENCE_FULL_BATCH, PATIENCE_NOISY),   # full batch, else
         '--out': None,                                         # required
         '--keep-checkpoints': run.keep_checkpoints,
         '--job-retries': run.job_retries,

@@ -21,11 +21,12 @@ from mr_rnn.config.fields import ConfigError, flag_of, option
 from mr_rnn.config.limits import LIMITS, Limits
 from mr_rnn.config.sections import (CELLS, DEFAULT_LR, DTYPES, FORMATS, TASKS, WINDOW_STATES,
                                     DataConfig, ModelConfig, OptimizerConfig)
-from mr_rnn.config.tree import (GROUPS, PATIENCE_FULL_BATCH, PATIENCE_NOISY, SECTIONS, Option,
-                                TrainConfig, from_options, options, with_old_meaning,
-                                with_options)
+from mr_rnn.config.tree import (CONVERGED_ROUNDS, CONVERGED_RTOL, GROUPS, PATIENCE_FULL_BATCH,
+                                PATIENCE_NOISY, SECTIONS, Option, TrainConfig, from_options,
+                                options, with_old_meaning, with_options)
 
-__all__ = ['CELLS', 'DEFAULT_LR', 'DTYPES', 'FORMATS', 'GROUPS', 'LIMITS', 'PATIENCE_FULL_BATCH',
-           'PATIENCE_NOISY', 'SECTIONS', 'TASKS', 'WINDOW_STATES', 'ConfigError', 'DataConfig',
-           'Limits', 'ModelConfig', 'OptimizerConfig', 'Option', 'TrainConfig', 'flag_of',
-           'from_options', 'option', 'options', 'with_old_meaning', 'with_options']
+__all__ = ['CELLS', 'CONVERGED_ROUNDS', 'CONVERGED_RTOL', 'DEFAULT_LR', 'DTYPES', 'FORMATS',
+           'GROUPS', 'LIMITS', 'PATIENCE_FULL_BATCH', 'PATIENCE_NOISY', 'SECTIONS', 'TASKS',
+           'WINDOW_STATES', 'ConfigError', 'DataConfig', 'Limits', 'ModelConfig',
+           'OptimizerConfig', 'Option', 'TrainConfig', 'flag_of', 'from_options', 'option',
+           'options', 'with_old_meaning', 'with_options']

@@ -26,28 +26,32 @@ BOUNDS = {'at_least': operator.ge, 'above': operator.gt, 'at_most': operator.le,
 
 
 def option(default, help, group=None, choices=None, metavar=None, resumable=False, name=None,
-           limit=None, **bounds):
+           limit=None, nullable=False, **bounds):
     """A field that is a ``mr-rnn train`` flag: its default and, in its
     metadata, the flag: ``--name`` (the field's name with dashes, unless
     ``name``), the help without the default (cli.py adds it from the field),
     its help section (``group``; default: its section's), whether ``--resume``
     may change it; and what it accepts, which ``check_fields`` enforces:
-    ``choices``, ``bounds`` (``BOUNDS``), a safety ``limit`` (limits.py)."""
+    ``choices``, ``bounds`` (``BOUNDS``), a safety ``limit`` (limits.py).
+    ``nullable``: None passes too, though the default is not None (a value
+    that configurations written by earlier versions hold)."""
     unknown = sorted(set(bounds) - set(BOUNDS))
     if unknown:
         raise TypeError(f'option() takes no {", ".join(unknown)}')
     meta = {'help': help, 'group': group, 'choices': choices, 'metavar': metavar,
-            'resumable': resumable, 'name': name, 'bounds': bounds or None, 'limit': limit}
+            'resumable': resumable, 'name': name, 'bounds': bounds or None, 'limit': limit,
+            'nullable': nullable or None}
     return dataclasses.field(default=default,
                              metadata={k: v for k, v in meta.items() if v is not None})
 
 
 def check_fields(config):
     """Refuse a value outside its field's choices, bounds or safety limit, in
-    one line naming the flag. None passes where it is the default: not given."""
+    one line naming the flag. None passes where it is the default (not given)
+    or the field is ``nullable``."""
     for f in dataclasses.fields(config):
         value, meta = getattr(config, f.name), f.metadata
-        if not meta or (value is None and f.default is None):
+        if not meta or (value is None and (f.default is None or meta.get('nullable'))):
             continue
         if 'choices' in meta and value not in meta['choices']:
             raise ConfigError(f'{flag_of(config, f.name)} {value!r} is not one of: '

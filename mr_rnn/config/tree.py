@@ -21,12 +21,18 @@ ROW_AVERAGE = ('all', 'touched')
 # the help's sections, in this order (docs/design.md §3.6)
 GROUPS = ('model', 'data', 'optimisation', 'average mode', 'validation', 'stopping')
 
-# rounds without improvement before stopping, when --patience is not given
-# (driver/train.effective_patience): a full-batch loss can sit on a plateau for
+# the plateau rule's patience of a configuration that stored none (driver/
+# stopping.legacy_patience, docs/design.md §9): written when the rule was on by
+# default, and kept on --resume. A full-batch loss can sit on a plateau for
 # dozens of rounds before it finds the next best, and a sampled or locally
 # trained loss (--sample-fraction, --mode average) adds its own noise, so it
-# gets more
+# got more
 PATIENCE_FULL_BATCH, PATIENCE_NOISY = 30, 40
+# the convergence test (driver/stopping.converged): the training loss moved by
+# at most CONVERGED_RTOL of itself over CONVERGED_ROUNDS rounds. Plateaus that
+# later dropped moved by far more in every such window (bench/STOPPING.md),
+# so a plateau cannot trigger it; weights that no longer change do
+CONVERGED_ROUNDS, CONVERGED_RTOL = 20, 1e-9
 
 
 @dataclass(frozen=True)
@@ -39,14 +45,22 @@ class TrainConfig:
     batch_size: int = option(32, 'sequences per optimizer step in average mode; in gradient mode '
                              'only how a task groups its sum (the gradient is the same)',
                              group='optimisation', metavar='N', at_least=1)
-    max_iter: int = option(50, 'MapReduce rounds', group='stopping', metavar='N', resumable=True,
+    max_iter: int = option(50, 'MapReduce rounds. Fewer only at --target-loss, on divergence, by '
+                           '--patience (off by default) or, in full-batch '
+                           'gradient mode, when the training loss has converged (no longer '
+                           'moves); average mode has no convergence test, and without '
+                           'validation data judges --target-loss and --patience on the tasks\' '
+                           'inner loss', group='stopping', metavar='N', resumable=True,
                            at_least=0)
     tol: float = option(1e-4, 'relative improvement of the best loss that counts as progress',
                         group='stopping', metavar='X', resumable=True)
-    patience: int = option(None, 'stop after this many rounds without progress, counted from '
-                           f'the best (default {PATIENCE_FULL_BATCH} full batch, {PATIENCE_NOISY} '
-                           'with --sample-fraction or --mode average)', group='stopping',
-                           metavar='N', resumable=True, at_least=1)
+    # 0 (off) by default, with or without validation data: the runs of bench/STOPPING.md
+    # lost accuracy to it and gained none (docs/design.md §9). None is only read from
+    # a checkpoint written when the rule was on by default (stopping.legacy_patience)
+    patience: int = option(0, 'the plateau rule: stop after N rounds without progress of the '
+                           'best (validation, else training) loss, counted from the best; 0: '
+                           'never', group='stopping', metavar='N', resumable=True, at_least=0,
+                           nullable=True)
     max_bad_fraction: float = option(0.01, 'stop when more of the records are bad',
                                      group='data', metavar='X', at_least=0, at_most=1)
     sample_fraction: float = option(1.0, 'share of the records each iteration uses, chosen per '

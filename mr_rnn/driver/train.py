@@ -26,7 +26,8 @@ from mr_rnn.driver.bad_records import check_bad_fraction
 from mr_rnn.driver.inputs import format_of, list_inputs
 from mr_rnn.driver.plot import loss_png
 from mr_rnn.driver.progress import progress_line
-from mr_rnn.driver.run_dir import KEEP_CHECKPOINTS, RunDir, check_keep_checkpoints
+from mr_rnn.driver.run_dir import (KEEP_CHECKPOINTS, RunDir, check_keep_checkpoints,
+                                   checkpoint_of)
 from mr_rnn.driver.runner import JobFailed, run_job
 from mr_rnn.errors import MrRnnError
 from mr_rnn.jobs.mr_average_step import MRAverageStep
@@ -63,6 +64,7 @@ class Trainer:
         self.job_retries, self.keep_checkpoints = job_retries, keep_checkpoints
         self.inputs = None
         self.stop_reason = None             # why train() stopped, for the final line
+        self.model_note = None              # the checkpoint later commands use, and why
 
     def run_job(self, job_class, job_args):
         return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn)
@@ -108,6 +110,13 @@ class Trainer:
         model = replace(model, config=with_options(model.config, overrides))
         history = self.run.keep_metrics_before(model.iteration)
         self.echo(f'resuming {self.run.path} from iteration {model.iteration}')
+        if model.config.patience is None:
+            # written when the plateau rule was on by default: it keeps that rule
+            # (docs/design.md §9, "Runs started before")
+            patience = stopping.effective_patience(model.config)
+            self.echo(f'this run was started when the plateau rule was on by default: it '
+                      f'keeps it, stopping after {patience} rounds without progress '
+                      f'(give --patience 0 to run to --max-iter, or --patience N)')
         return model, history, description['inputs'], description['val']
 
     # ── the loop ──
@@ -129,6 +138,7 @@ class Trainer:
             self.append_row(model, result, counters, started, history)
             if self.stop_reason:        # that was the final evaluation
                 self.run.publish('final.npz', model.iteration)
+                self.model_note = self.model_used(history, model)
                 plot_losses(self.run)
                 return model, history
             try:
@@ -143,6 +153,18 @@ class Trainer:
                 continue
             self.run.prune(self.keep_checkpoints, [stopping.best_iteration(history, model.config)])
             plot_losses(self.run)
+
+    def model_used(self, history, model):
+        """Which checkpoint the model commands take from this run folder
+        (run_dir.checkpoint_of: best.npz, else final.npz), its iteration and why."""
+        path, _ = checkpoint_of(self.run.path)
+        if os.path.basename(path) != 'best.npz':
+            return f'{path} (iteration {model.iteration})'
+        best = stopping.best_iteration(history, model.config)
+        same = ('the same as final.npz' if best == model.iteration
+                else f'final.npz is iteration {model.iteration}')
+        return (f'{path} (iteration {best}, {stopping.best_why(history, model.config)}; '
+                f'{same})')
 
     def measure(self, job, model, listed):
         """Run ``job`` (a round's training job, or the final evaluation) on
