@@ -306,23 +306,8 @@ def test_join_words(tokens, prime, text):
 
 
 def tokens_module(monkeypatch):
-    """mr_rnn.data.tokens, or, where the tokenizer is not part of this checkout
-    yet, a stand-in with its ``encode(text, settings, vocab) -> ids``."""
-    try:
-        from mr_rnn.data import tokens
-        return tokens
-    except ImportError:
-        stand_in = types.ModuleType('mr_rnn.data.tokens')
-
-        def encode(text, settings, vocab):
-            index = {t: i for i, t in enumerate(vocab)}
-            pieces = tokenize(text) if settings['kind'] == 'words' else list(text)
-            return [index.get(t, 0) for t in pieces]
-        stand_in.encode = encode
-        monkeypatch.setitem(sys.modules, 'mr_rnn.data.tokens', stand_in)
-        import mr_rnn.data
-        monkeypatch.setattr(mr_rnn.data, 'tokens', stand_in, raising=False)
-        return stand_in
+    from mr_rnn.data import tokens
+    return tokens
 
 
 def test_cli_samples_a_word_model(word_model, tmp_path, capsys, monkeypatch):
@@ -395,7 +380,7 @@ def raw_text_snippet():
     """The raw-string example of docs/using-models.md, so the docs cannot go stale."""
     with open(os.path.join(ROOT, 'docs', 'using-models.md'), encoding='utf-8') as f:
         blocks = re.findall(r'```python\n(.*?)```', f.read(), re.S)
-    return next(b for b in blocks if 'from mr_rnn.data.tokens import encode' in b)
+    return next(b for b in blocks if 'from mr_rnn.data.tokens import model_input' in b)
 
 
 def test_docs_example_classifies_a_raw_string_with_onnxruntime(tmp_path, monkeypatch):
@@ -425,3 +410,57 @@ def test_inspect_shows_the_tokenizer_settings_and_class_names(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert 'tokens       kind words, lowercase True, max_token_chars 100' in lines
     assert 'classes      2: ham, spam' in lines
+
+
+SPAM_WORDS = ('buy', 'cheap', 'pills', 'now', 'winner', 'free', 'offer', 'click')
+HAM_WORDS = ('meeting', 'tomorrow', 'agenda', 'notes', 'lunch', 'report', 'team', 'review')
+
+
+def raw_documents(n, seed):
+    """Raw e-mails as a user keeps them: text with punctuation and case, a class name."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for _ in range(n):
+        label = str(rng.choice(['ham', 'spam']))
+        own, other = (SPAM_WORDS, HAM_WORDS) if label == 'spam' else (HAM_WORDS, SPAM_WORDS)
+        words = [str(rng.choice(own if rng.random() < 0.7 else other))
+                 for _ in range(int(rng.integers(3, 30)))]
+        words[0] = words[0].capitalize()
+        docs.append({'x': ' '.join(words) + str(rng.choice(['!', '.', '?'])), 'y': label})
+    return docs
+
+
+@pytest.mark.parametrize('keep', ['start', 'end'])
+def test_onnx_and_the_tokenizer_file_classify_a_raw_string_as_predict_does(tmp_path, capsys, keep):
+    need_module('onnxruntime', ONNX)
+    import onnxruntime as ort
+    from mr_rnn.data.tokens import model_input
+    train_file = write_jsonl(tmp_path / 'train.jsonl', raw_documents(120, seed=1))
+    test_docs = raw_documents(30, seed=2) + [{'x': 'Cheap review, unseen-word NOW!!', 'y': 'ham'}]
+    test_file = write_jsonl(tmp_path / 'test.jsonl', test_docs)
+    run = tmp_path / 'run'
+    assert main(['train', train_file, '--out', str(run), '--tokens', 'words', '--case', 'lower',
+                 '--embed', '8', '--hidden', '8', '--max-len', '12', '--keep', keep,
+                 '--max-iter', '4', '--lr', '0.05', '--quiet']) == 0
+    assert main(['export', str(run), str(tmp_path / 'spam.onnx')]) == 0
+    capsys.readouterr()
+    assert main(['predict', str(run), test_file]) == 0
+    predicted = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith('{')]
+    assert len(predicted) == len(test_docs)
+    with open(tmp_path / 'spam.tokenizer.json', encoding='utf-8') as f:
+        tokenizer = json.load(f)
+    assert tokenizer['max_len'] == 12 and tokenizer['keep'] == keep
+    session = ort.InferenceSession(str(tmp_path / 'spam.onnx'))
+    cut = 0
+    for doc, row in zip(test_docs, predicted):
+        ids = model_input(doc['x'], tokenizer)
+        cut += len(model_input(doc['x'], dict(tokenizer, max_len=None))) > len(ids)
+        logits = session.run(['output'], {'x': np.array([ids], np.int64),
+                                          'lengths': np.array([len(ids)], np.int32)})[0][0]
+        p = softmax(logits.astype(np.float64))
+        assert tokenizer['classes'][int(np.argmax(p))] == row['class']
+        np.testing.assert_allclose([p[i] for i in range(2)],
+                                   [row['probabilities'][name] for name in tokenizer['classes']],
+                                   rtol=0, atol=1e-5)
+    assert cut > 5      # the cap was exercised, so the keep side mattered

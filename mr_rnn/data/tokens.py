@@ -19,7 +19,9 @@ ranges as explicit character classes, which it matches by code point alone.
 
 Stdlib only, Python 3.7+, and nothing of mr_rnn but the tables: copied next to
 an exported model's JSON file (``{"tokens": ..., "vocab": [...], ...}``),
-``encode(text, settings, vocab)`` turns a raw string into the model's input.
+``encode(text, settings, vocab)`` turns a raw string into the model's input
+ids, and ``model_input(text, tokenizer)`` does it from the file's content alone,
+cut to the model's --max-len as training and predict cut a record.
 """
 import re
 
@@ -104,3 +106,16 @@ def encode(text, settings, vocab):
     alone: ``encode(s, meta["tokens"], meta["vocab"])``. For many strings, make
     one ``Encoder(settings, vocab)`` and call it."""
     return Encoder(settings, vocab)(text)
+
+
+def model_input(text, tokenizer):
+    """A raw string -> the ids an exported model reads, from its tokenizer
+    file's content (``tokenizer``: the parsed ``OUT.tokenizer.json``): the
+    tokens by its ``tokens`` and ``vocab``, then at most ``max_len`` of them,
+    the first or (``keep`` "end") the last, as mr-rnn cut the records it
+    trained on and cuts those it predicts (docs/design.md §3.1)."""
+    ids = encode(text, tokenizer['tokens'], tokenizer['vocab'])
+    n = tokenizer.get('max_len')
+    if n:
+        ids = ids[-n:] if tokenizer.get('keep') == 'end' else ids[:n]
+    return ids

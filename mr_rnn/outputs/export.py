@@ -40,6 +40,8 @@ docs/design.md §3.4):
               token ids, used as they are); null for a model of feature vectors
     vocab     token by id, "<unk>" at id 0; null without a vocabulary
     classes   class name by class id; null when the ids are the classes
+    max_len   the model's --max-len: a record's first (keep "start") or last
+    keep      (keep "end") max_len tokens are what it reads; null: all of them
 """
 import json
 import os
@@ -89,7 +91,8 @@ def tokenizer_facts(model):
     s = model.schema
     return {'format': TOKENIZER_FORMAT, 'task': s.task, 'tokens': s.token_settings(),
             'vocab': list(s.vocab) if s.vocab is not None else None,
-            'classes': list(s.classes) if s.classes is not None else None}
+            'classes': list(s.classes) if s.classes is not None else None,
+            'max_len': model.config.data.max_len or None, 'keep': model.config.data.keep}
 
 
 def write_tokenizer(model, path):
