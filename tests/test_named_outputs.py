@@ -358,7 +358,7 @@ def test_export_writes_tokenizer_settings_vocabulary_and_class_names(tmp_path, o
     facts = exported_tokenizer(tmp_path, word_classifier(), out)
     assert facts == {'format': 'mr_rnn-tokenizer-1', 'task': 'classify', 'tokens': WORDS,
                      'vocab': ['<unk>', '!', 'buy', 'cheap', 'hello', 'now', 'pills', 'ça'],
-                     'classes': ['ham', 'spam']}
+                     'classes': ['ham', 'spam'], 'max_len': None, 'keep': 'start'}
     raw = (tmp_path / (os.path.splitext(out)[0] + '.tokenizer.json')).read_bytes()
     assert 'ça'.encode('utf-8') in raw               # UTF-8, readable, not \u escapes
 
