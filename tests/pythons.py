@@ -43,14 +43,19 @@ def venv_name(version, requirement):
     return f'py{version}-' + ''.join(c if c.isalnum() or c == '.' else '_' for c in requirement)
 
 
-def task_python(version, requirement=None):
-    """The venv's interpreter (made if missing); ``requirement`` None: no numpy."""
+def task_python(version, requirement=None, make=False):
+    """The venv's interpreter; ``requirement`` None: no numpy. ``make``: made
+    if missing, numpy from PyPI (make task-pythons); the tests only use what
+    that made, and reach no network."""
     base = base_interpreter(version)
     if base is None:
         unavailable(f'no Python {version} here (python{version} on PATH or pyenv)')
     dest = os.path.join(CACHE, venv_name(version, requirement or 'bare'))
     python = os.path.join(dest, 'bin', 'python')
     ready = os.path.join(dest, '.ready')
+    if not os.path.exists(ready) and not make:
+        unavailable(f'the Python {version} venv with {requirement or "no numpy"} is not made '
+                    f'(in {dest}): make task-pythons makes it, before the tests')
     if not os.path.exists(ready):
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(CACHE, exist_ok=True)
@@ -84,7 +89,7 @@ def main():
     failed = []
     for version, requirement in SUPPORTED + [('3.7', None), ('3.8', 'numpy==1.23.5')]:
         try:
-            print(task_python(version, requirement))
+            print(task_python(version, requirement, make=True))
         except (pytest.skip.Exception, pytest.fail.Exception) as e:
             failed.append(f'Python {version} with {requirement or "no numpy"}: {e.msg}')
     for line in failed:

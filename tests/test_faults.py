@@ -110,7 +110,8 @@ def kill_at(proc, moment, gate):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     gate.release()
-    return True
+    # it may have ended by itself between poll() and the signal: then it was not killed
+    return proc.returncode == -signal.SIGKILL
 
 
 def assert_nothing_corrupt(run):
@@ -333,19 +334,23 @@ def test_checkpoint_writes_leave_no_file_under_a_final_name_until_complete(tmp_p
     path = tmp_path / 'iter-000001.npz'
     writer = threading.Thread(target=save_checkpoint,
                               args=(str(path), {'w': np.arange(4.0)}, {'iteration': 1}))
+    freed = []
+
+    def free_if_done():         # a writer that ends without reaching the gate frees the wait
+        writer.join()
+        freed.append(os.open(gate, os.O_RDONLY | os.O_NONBLOCK))
     writer.start()
-    deadline = time.monotonic() + 60
-    while True:     # opens once the write is held, its bytes written (ENXIO until then)
-        try:
-            held = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError:
-            assert writer.is_alive() and time.monotonic() < deadline
-            time.sleep(0.01)
+    watcher = threading.Thread(target=free_if_done, daemon=True)
+    watcher.start()
+    held = os.open(gate, os.O_WRONLY)   # returns once the write is held, its bytes written
+    assert writer.is_alive(), 'the write ended without reaching the gate'
     assert len(glob.glob(str(tmp_path / '.iter-000001.npz.*.tmp'))) == 1
     assert not path.exists()
     os.close(held)
     writer.join()
+    watcher.join()
+    for fd in freed:
+        os.close(fd)
     assert path.exists() and not glob.glob(str(tmp_path / '.*.tmp'))
 
 

@@ -64,19 +64,24 @@ def java_problem(what):
     return None
 
 
-def find_hadoop_lib():
+def find_hadoop_lib(fetch=True):
     """(the directory of the Hadoop jars, None), fetched with Maven on first
-    use, or (None, why they cannot be had)."""
+    use, or (None, why they cannot be had). ``fetch`` False: only the cached
+    jars (the tests reach no network; `make test` fetches them before pytest)."""
     problem = java_problem('Hadoop 3.5')
     if problem:
         return None, problem
     mvn = (os.environ.get('MVN') or 'mvn').split()[0]
+    env = dict(os.environ, **({} if fetch else {'MR_RNN_HADOOP_OFFLINE': '1'}))
     try:
-        done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800)
+        done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800, env=env)
     except subprocess.TimeoutExpired:
         return None, 'fetch_hadoop.sh: Maven took more than 30 minutes'
     if done.returncode == 0 and done.stdout.strip():
         return done.stdout.strip().splitlines()[-1], None
+    if done.returncode == 3 and not fetch:
+        return None, ('the Hadoop jars are not fetched yet, and no test downloads them: '
+                      'make test fetches them first (or run tests/hadoop/fetch_hadoop.sh)')
     if not shutil.which(mvn):
         return None, ('Maven (mvn) is needed once, to fetch the Hadoop jars from Maven '
                       'Central (tests/hadoop/fetch_hadoop.sh)')

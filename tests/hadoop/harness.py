@@ -39,8 +39,9 @@ def need_java(what):
 
 
 def hadoop_lib():
-    """The directory of the Hadoop jars; skip (fail in CI) without them."""
-    lib, why = find_hadoop_lib()
+    """The directory of the Hadoop jars, fetched before pytest; skip (fail in
+    CI) without them."""
+    lib, why = find_hadoop_lib(fetch=False)
     if lib is None:
         unavailable(why)
     return lib
