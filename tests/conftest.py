@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from prereqs import in_ci  # noqa: F401  (the one CI rule; make test's check uses it too)
+
 try:
     from hypothesis import settings as hypothesis_settings
 except ImportError:          # the test extra is not installed: test_fuzz.py says so
@@ -25,10 +27,6 @@ if hypothesis_settings is not None:
     hypothesis_settings.load_profile('mr_rnn')
 
 
-def in_ci():
-    """CI is set to anything but empty, 0, false or no (services set CI=true,
-    some CI=1; .ci/run sets it when they do not)."""
-    return os.environ.get('CI', '').strip().lower() not in ('', '0', 'false', 'no')
 
 
 def unavailable(reason):

@@ -9,7 +9,6 @@ PyPI cannot be reached, the tests that need it skip with the reason; under
 CI that is a failure instead -- conftest.py's one rule, imported, so that no
 value of CI counts as CI here and not there.
 """
-import glob
 import os
 import shutil
 import subprocess
@@ -18,25 +17,13 @@ import sys
 import pytest
 
 from conftest import in_ci, unavailable  # noqa: F401  (the one CI rule)
+from prereqs import base_interpreter  # what make test's check looks for
 
 # (Python, numpy requirement): the oldest supported pair, and 3.9 with the
 # newest numpy it gets from PyPI
 SUPPORTED = [('3.8', 'numpy==1.24.4'), ('3.9', 'numpy<2.1')]
 CACHE = os.environ.get('MR_RNN_PYTHONS',
                        os.path.join(os.path.expanduser('~'), '.cache', 'mr_rnn', 'pythons'))
-
-
-def base_interpreter(version):
-    """pyenv's build of the version, else python3.X on PATH (not a pyenv shim,
-    which fails for versions pyenv does not have selected)."""
-    root = os.environ.get('PYENV_ROOT', os.path.join(os.path.expanduser('~'), '.pyenv'))
-    candidates = sorted(glob.glob(os.path.join(root, 'versions', f'{version}.*', 'bin', 'python')))
-    if candidates:
-        return candidates[-1]
-    found = shutil.which(f'python{version}')
-    if found and '/shims/' not in found:
-        return found
-    return None
 
 
 def venv_name(version, requirement):
