@@ -46,6 +46,9 @@ ALLOWED = {
     # downloads that make does, before pytest, and never a test
     ('pythons.py', "pip = subprocess.run([python, '-m', 'pip', 'install', '-q', requirement],"):
         'only with make=True, which `make task-pythons` passes and no test does',
+    ('prereqs.py', 'mvn'):
+        "make test's check looks for Maven; make fetches the jars (prereqs.py fetch-hadoop) "
+        'before pytest',
     ('hadoop/clusters.py', 'mvn'):
         'finds and names Maven, which only a benchmark runs: the tests call '
         'find_hadoop_lib(fetch=False) (test_the_tests_fetch_no_hadoop_jars)',
