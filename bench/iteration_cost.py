@@ -18,8 +18,9 @@ so the three are measured side by side, interleaved, on the same machine.
 
 Hadoop runs use the jars of tests/hadoop (Java 17; Maven once) and the
 repository's mrjob.conf `hadoop` section; YARN uses the single-node cluster of
-tests/hadoop/minicluster.sh, started here (and stopped again) unless it is
-already up (tests/hadoop/clusters.py, which the Hadoop tests use too). Spark
+tests/hadoop/minicluster.sh, started here on free ports in a temporary folder of
+its own and stopped again (tests/hadoop/clusters.py, which the Hadoop tests use
+too, each with a cluster of its own). Spark
 needs pyspark (pip install -e '.[spark]'). A runner that cannot run here is
 listed with the reason instead of a time.
 """

@@ -35,7 +35,8 @@ def test_quality_bench_smoke_runs_and_writes_every_section(tmp_path):
     written = out.read_text()
     for heading in QUALITY_SECTIONS:
         assert heading in written
-    # both texts were prepared and both systems scored on each
-    for text in ('| austen |', '| sotu |'):
-        assert written.count(text) >= 3
+    # the sample text was prepared and both systems scored on it; the smoke run's
+    # budget is in rounds and steps, and it reads no downloaded text
+    assert written.count('| austen |') >= 3 and '| sotu |' not in written
+    assert '(budget 2 mr-rnn rounds, 8 PyTorch steps)' in written
     assert "Target: mr_rnn local's gain" in written

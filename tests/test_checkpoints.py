@@ -1,11 +1,12 @@
 """Checkpoints: the file contract, corruption, and surviving a killed driver."""
+import contextlib
 import glob
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -76,7 +77,33 @@ def _train_command(data, run, *extra):
             '--dtype', 'float64', '--max-iter', '8', '--lr', '0.05', '--tol', '0', *extra]
 
 
+@contextlib.contextmanager
+def held_task(fifo):
+    """Enter once a task held by MR_RNN_TEST_HOLD_TASK waits on ``fifo``: the
+    inline driver then stands still inside a round's job. Leaving lets it go on.
+    A fresh fifo takes the name first, so the next call waits for the next task,
+    never for the one being let go (which still has the old fifo open)."""
+    with open(fifo, 'wb'):               # returns once a task has opened the other end
+        os.unlink(fifo)
+        os.mkfifo(fifo)
+        yield
+
+
+def free_when_ended(proc, fifo):
+    """If the driver ends while the test waits in held_task, open the fifo's
+    other end ourselves, so the wait ends (and the test fails on proc.poll())."""
+    def watch():
+        proc.wait()
+        fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    fds = []
+    threading.Thread(target=watch, daemon=True).start()
+    return fds
+
+
 def test_driver_killed_mid_iteration_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL while the job of round 3 -> 4 runs (docs/design.md §8.5): the
+    driver is alive and inside the job when killed, held there by the fault
+    seam; --resume goes on from checkpoint 3 to the straight run's weights."""
     data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(400, seed=11))
     env = dict(os.environ, PYTHONPATH=ROOT)
 
@@ -84,24 +111,32 @@ def test_driver_killed_mid_iteration_resumes_to_the_same_weights(tmp_path):
     subprocess.run(_train_command(data, straight), env=env, check=True, capture_output=True)
 
     killed = tmp_path / 'killed'
-    proc = subprocess.Popen(_train_command(data, killed), env=env,
+    fifo = tmp_path / 'hold'
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(_train_command(data, killed),
+                            env=dict(env, MR_RNN_TEST_HOLD_TASK=f'MRGradientStep.mapper:{fifo}'),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not os.path.exists(killed / 'checkpoints' / 'iter-000003.npz'):
-        assert time.time() < deadline and proc.poll() is None
-        time.sleep(0.02)
-    time.sleep(0.3)                      # somewhere inside the next iteration
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
+    freed = free_when_ended(proc, fifo)
+    while True:
+        with held_task(fifo):
+            assert proc.poll() is None, 'the driver ended before the job of round 3 -> 4'
+            newest = sorted(glob.glob(str(killed / 'checkpoints' / 'iter-*.npz')))[-1]
+            if newest.endswith('iter-000003.npz'):     # the job on checkpoint 3 runs
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                break
+    for fd in freed:
+        os.close(fd)
+    assert proc.returncode == -signal.SIGKILL          # alive until the kill
     survivors = sorted(glob.glob(str(killed / 'checkpoints' / 'iter-*.npz')))
-    assert 4 <= len(survivors) < 9
+    assert survivors[-1].endswith('iter-000003.npz')   # round 4 never finished
+    assert not glob.glob(str(killed / 'checkpoints' / '.*.tmp'))   # nor began its write
     for path in survivors:
         Model.load(path)                 # complete and valid, every one
     resume = [sys.executable, '-m', 'mr_rnn', 'train', '--out', str(killed), '--resume']
     code = subprocess.run(resume, env=env, capture_output=True, text=True)
     assert code.returncode == 0, code.stderr
-    assert 'resuming' in code.stdout
+    assert f'resuming {killed} from iteration 3' in code.stdout
 
     a = load_arrays(straight / 'final.npz')
     b = load_arrays(killed / 'final.npz')

@@ -41,3 +41,20 @@ def test_harness_uses_the_same_rule(monkeypatch):
     monkeypatch.setenv('CI', '1')
     with pytest.raises(pytest.fail.Exception, match='every test must run in CI'):
         harness.unavailable('Hadoop is not here')
+
+
+@pytest.mark.parametrize('value, ci', [('woodpecker', True), ('true', True), ('1', True),
+                                       ('false', False), ('', False)])
+def test_task_pythons_use_the_same_rule(monkeypatch, value, ci):
+    """tests/pythons.py (the old task interpreters) decides CI as conftest does:
+    any value but empty, 0, false or no, including a service's own name."""
+    import pythons
+    monkeypatch.setenv('CI', value)
+    assert pythons.in_ci() is in_ci() is ci
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(expected, match='no Python 3.8 here'):
+        pythons.unavailable('no Python 3.8 here')
+    # and a missing interpreter goes through it
+    monkeypatch.setattr(pythons, 'base_interpreter', lambda version: None)
+    with pytest.raises(expected, match='no Python 3.8 here'):
+        pythons.task_python('3.8', 'numpy==1.24.4')

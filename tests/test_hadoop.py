@@ -190,11 +190,32 @@ def node(work):
 
 
 @pytest.fixture(scope='session')
-def cluster(lib):
+def cluster(lib, tmp_path_factory):
     """A single-node YARN + HDFS cluster (tests/hadoop/minicluster.sh) for the
-    session; stopped at the end unless it was already running."""
-    with h.MiniCluster(lib) as gateway:
+    session, of its own: free ports and a folder in the session's temporary
+    directory, never a benchmark's cluster (or another session's); stopped at
+    the end."""
+    with h.MiniCluster(lib, tmp_path_factory.mktemp('cluster')) as gateway:
         yield gateway
+
+
+def test_each_mini_cluster_has_its_own_folder_and_free_ports(tmp_path):
+    """No Hadoop needed: what MiniCluster gives minicluster.sh, so that a test
+    session's cluster and a benchmark's never meet (docs/design.md §4)."""
+    import socket
+    a, b = h.MiniCluster('LIB'), h.MiniCluster('LIB', tmp_path / 'mine')
+    try:
+        assert a.env['MR_RNN_CLUSTER_DIR'] != b.env['MR_RNN_CLUSTER_DIR'] == str(tmp_path / 'mine')
+        assert os.path.isdir(a.folder) and os.listdir(a.folder) == []
+    finally:
+        a.__exit__(None, None, None)
+    assert not os.path.exists(a.folder)         # its own temporary folder, removed
+    for _ in range(20):
+        base = h.free_port_base()
+        assert 20000 <= base and base + max(h.PORT_OFFSETS) < 32768
+        for offset in h.PORT_OFFSETS:
+            with socket.socket() as s:
+                s.bind(('127.0.0.1', base + offset))
 
 
 def test_the_hadoop_is_apache_hadoop_3_5_from_maven_central(lib):

@@ -215,13 +215,38 @@ def test_forecast_is_in_data_units(co2_model):
     assert 300 < mean < 400                                   # ppm: the data's own units
 
 
-def test_cli_forecast_prints_a_csv_in_data_units(co2_model, capsys):
+def fed_back(model, values, steps, feed=lambda predicted, window: predicted):
+    """The forecast computed here, one forward pass at a time (expected_next_rows),
+    not by generate.forecast: each pass predicts HORIZON rows from the newest
+    WINDOW rows, and ``feed`` says what goes into the window after it (the
+    predicted rows, as the README says)."""
+    window, rows = list(values[-WINDOW:]), []
+    while len(rows) < steps:
+        predicted = list(expected_next_rows(model, window[-WINDOW:]))
+        rows += predicted
+        window += feed(predicted, window)
+    return rows[:steps]
+
+
+def test_cli_forecast_feeds_its_predictions_back_past_the_horizon(co2_model, capsys):
+    """Seven rows with --horizon 2 and --window 4: rows 3-4 come from a window
+    holding two predicted rows, rows 5-7 from predicted rows only. The random
+    two-layer model answers differently to any other feed-back, so the rows
+    past the horizon tell the right one from another."""
     ckpt, path, model, values = co2_model
-    assert main(['sample', ckpt, '--history', path, '--length', '3']) == 0
+    assert main(['sample', ckpt, '--history', path, '--length', '7']) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == 'co2_ppm'
-    np.testing.assert_allclose([float(v) for v in out[1:]],
-                               np.ravel(forecast(model, path, 3)), rtol=1e-5)
+    assert out[0] == 'co2_ppm' and len(out) == 8
+    got = [float(v) for v in out[1:]]
+    # printed to the thousandth of a ppm: within half of that
+    np.testing.assert_allclose(got, fed_back(model, values, 7), rtol=0, atol=5.01e-4)
+    # the model notices the feed-back: fed the last observed row again, or the
+    # predictions in the other order, it forecasts other rows past the horizon
+    for wrong in (lambda p, w: [values[-1]] * len(p), lambda p, w: p[::-1]):
+        other = fed_back(model, values, 7, wrong)
+        assert other[:HORIZON] == pytest.approx(got[:HORIZON], abs=5.01e-4)
+        # by a tenth of a ppm at least: 200 times the tolerance above
+        assert max(abs(a - b) for a, b in zip(other[HORIZON:], got[HORIZON:])) > 0.1
 
 
 # ── normalisation statistics: the same from 1 map task and from 4 ──

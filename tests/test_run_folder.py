@@ -4,8 +4,10 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
+from helpers import load_arrays
 from mr_rnn.cli import main
 
 TEXT = 'the quick brown fox jumps over the lazy dog\n' * 20
@@ -39,6 +41,9 @@ def test_a_run_folder_means_its_best_checkpoint(run, tmp_path, capsys, command):
     capsys.readouterr()
     assert main(argv) == 0
     by_folder = capsys.readouterr()
+    if command == 'export':         # the file it wrote, not only what it printed
+        exported = load_arrays(tmp_path / 'model.npz')
+        os.unlink(tmp_path / 'model.npz')
     best = os.path.join(folder, 'best.npz')
     assert by_folder.err.splitlines()[0] == f"mr-rnn: using {best} (the run's best checkpoint)"
     # the same output as naming best.npz itself
@@ -48,6 +53,28 @@ def test_a_run_folder_means_its_best_checkpoint(run, tmp_path, capsys, command):
     assert by_file.out == by_folder.out
     if command == 'evaluate':
         assert json.loads(by_folder.out)['records'] == 20
+    if command == 'export':
+        assert_same_arrays(exported, load_arrays(tmp_path / 'model.npz'))
+
+
+def assert_same_arrays(a, b):
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_export_of_a_run_folder_writes_the_best_weights_not_the_final(run, tmp_path, capsys):
+    """A run whose best checkpoint is iteration 1 of 2: the file export writes
+    holds iteration 1's weights under PyTorch's names (docs/design.md §3.5)."""
+    folder = shutil.copytree(run[0], tmp_path / 'copy')
+    shutil.copyfile(folder / 'checkpoints' / 'iter-000001.npz', folder / 'best.npz')
+    out = tmp_path / 'model.npz'
+    assert main(['export', str(folder), str(out)]) == 0
+    exported = load_arrays(out)
+    best, final = load_arrays(folder / 'best.npz'), load_arrays(folder / 'final.npz')
+    weights = {k: v for k, v in best.items() if not k.startswith('optim.')}
+    assert_same_arrays(exported, weights)
+    assert any(not np.array_equal(exported[k], final[k]) for k in exported)
 
 
 def test_without_best_the_final_checkpoint_is_used(run, tmp_path, capsys):

@@ -9,6 +9,7 @@ from helpers import (load_arrays, max_relative_difference, metrics, sequence_rec
                      write_jsonl)
 from mr_rnn.data.batching import make_batch
 from mr_rnn.data.jsonl import JsonlReader
+from mr_rnn.jobs.mrjob_internals import map_task_count
 from mr_rnn.kernels.network import loss_and_grads
 from mr_rnn.model import Model
 
@@ -73,15 +74,37 @@ def one_file_and_shuffled_parts(folder, records, parts=4):
                  for k in range(parts)]
 
 
-def test_weights_independent_of_runner_mappers_split_and_order(tmp_path):
+@pytest.fixture
+def map_tasks(monkeypatch):
+    """The number of map tasks of every job a local runner (inline, local) ran
+    in the test, read (mrjob_internals.map_task_count) while the runner is open."""
+    import mrjob.sim
+    counts, counters = [], mrjob.sim.SimMRJobRunner.counters
+
+    def counting(runner):
+        counts.append(map_task_count(runner))
+        return counters(runner)
+    monkeypatch.setattr(mrjob.sim.SimMRJobRunner, 'counters', counting)
+    return counts
+
+
+# -r local: mrjob aims at two splits per core, so 2 cores make the README's 4 map tasks
+LOCAL_4_MAP_TASKS = ['-r', 'local', '--num-cores', '2']
+
+
+def test_weights_independent_of_runner_mappers_split_and_order(tmp_path, map_tasks):
     """docs/design.md §3.8: inline, local with 4 map tasks, and 4 shuffled files agree."""
     one, parts = one_file_and_shuffled_parts(tmp_path, sequence_records(60, seed=5))
     flags = ['--cell', 'lstm', '--hidden', '6', '--dtype', 'float64', '--max-iter', '3',
              '--batch-size', '8', '--lr', '0.05']
 
     assert train(tmp_path / 'inline', [one], *flags) == 0
-    assert train(tmp_path / 'local', [one], *flags, '-r', 'local', '--num-cores', '4') == 0
+    map_tasks.clear()
+    assert train(tmp_path / 'local', [one], *flags, *LOCAL_4_MAP_TASKS) == 0
+    assert len(map_tasks) >= 5 and set(map_tasks) == {4}, map_tasks    # every job of the run
+    map_tasks.clear()
     assert train(tmp_path / 'split', parts, *flags) == 0
+    assert 4 in map_tasks, map_tasks        # the gradient job: a map task per file
 
     final = 'checkpoints/iter-000003.npz'
     reference = load_arrays(tmp_path / 'inline' / final)
@@ -110,13 +133,15 @@ def test_sampled_iterations_independent_of_split(tmp_path):
 FLOAT32_RTOL = 1e-5
 
 
-def test_float32_weights_agree_across_runner_mappers_split_and_batching_to_1e_5(tmp_path):
+def test_float32_weights_agree_across_runner_mappers_split_and_batching_to_1e_5(tmp_path,
+                                                                              map_tasks):
     one, parts = one_file_and_shuffled_parts(tmp_path, sequence_records(60, seed=5))
     flags = ['--cell', 'lstm', '--hidden', '6', '--dtype', 'float32', '--max-iter', '3',
              '--lr', '0.05', '--optimizer', 'adam', '--quiet']
     assert train(tmp_path / 'inline', [one], *flags, '--batch-size', '8') == 0
-    assert train(tmp_path / 'local', [one], *flags, '--batch-size', '8',
-                 '-r', 'local', '--num-cores', '4') == 0
+    map_tasks.clear()
+    assert train(tmp_path / 'local', [one], *flags, '--batch-size', '8', *LOCAL_4_MAP_TASKS) == 0
+    assert len(map_tasks) >= 5 and set(map_tasks) == {4}, map_tasks
     assert train(tmp_path / 'split', parts, *flags, '--batch-size', '5') == 0
     final = 'checkpoints/iter-000003.npz'
     reference = load_arrays(tmp_path / 'inline' / final)

@@ -38,20 +38,21 @@ def variants(one_task):
     return found
 
 
-def run_mr_rnn(text, data, budget, flags, hidden, scratch, runner):
-    """mr-rnn train, stopped at ``budget`` seconds: ([{seconds, step, round,
-    params}] per checkpoint written by then, the command as shown)."""
+def run_mr_rnn(text, data, budget, flags, hidden, scratch, runner, rounds=0):
+    """mr-rnn train, stopped at ``budget`` seconds, or (``rounds``) run to the
+    end of that many rounds: ([{seconds, step, round, params}] per checkpoint
+    written by then, the command as shown)."""
     out = os.path.join(scratch, f'mr-{text.name}')
     shutil.rmtree(out, ignore_errors=True)
     size = [] if hidden == DEFAULT_HIDDEN else ['--hidden', str(hidden)]
     cmd = [sys.executable, '-m', 'mr_rnn', 'train', data, '--format', 'text',
-           '--out', out, *runner, '--max-iter', '100000', '--quiet', *flags, *size,
+           '--out', out, *runner, '--max-iter', str(rounds or 100000), '--quiet', *flags, *size,
            # every checkpoint is scored for the curve and the time to a target: keep them all
            '--keep-checkpoints', '0']
     t0 = time.time()
     proc = subprocess.Popen(cmd, env=child_env(), start_new_session=True)
     try:
-        proc.wait(timeout=budget)
+        proc.wait(timeout=None if rounds else budget)
     except subprocess.TimeoutExpired:
         pass
     finally:
@@ -64,14 +65,15 @@ def run_mr_rnn(text, data, budget, flags, hidden, scratch, runner):
     points = []
     for path in sorted(glob.glob(os.path.join(out, 'checkpoints', 'iter-*.npz'))):
         seconds = os.path.getmtime(path) - t0
-        if seconds <= budget:
+        if rounds or seconds <= budget:
             model = Model.load(path)
             points.append(dict(seconds=seconds, step=model.optim_step, round=model.iteration,
                                params=model.params))
     if not points:
         sys.exit(f'bench/quality.py: mr-rnn wrote no checkpoint on {text.name} within the budget '
                  f'of {budget:g} s (a busy machine?)')
-    shown = ['mr-rnn', 'train', 'DATA', '--format', 'text', *runner, '--max-iter', '100000', *flags]
+    shown = ['mr-rnn', 'train', 'DATA', '--format', 'text', *runner, '--max-iter',
+             str(rounds or 100000), *flags]
     return points, ' '.join(shown + size)
 
 
@@ -80,12 +82,13 @@ def measure_text(args, t, mr_flags, torch, scratch):
     runs = {}
     for name, runner, data, extra in variants(args.one_task):
         points, cmd = run_mr_rnn(t, getattr(t, data), args.budget, mr_flags + extra,
-                                 args.hidden, scratch, runner)
+                                 args.hidden, scratch, runner, args.rounds)
         runs[name] = (curve(torch, points, t, args.hidden), cmd)
         print(f'{t.name}: mr_rnn {name} {points[-1]["bits"]:.3f} bits/char after '
               f'{points[-1]["round"]} rounds', flush=True)
     for lr in args.torch_lrs:
-        tp, windows = torch_loop.run_torch(t, args.budget, lr, args.hidden, args.snapshots, scratch)
+        tp, windows = torch_loop.run_torch(t, args.budget, lr, args.hidden, args.snapshots, scratch,
+                                           args.torch_steps if args.rounds else 0)
         runs[f'torch {lr:g}'] = (curve(torch, tp, t, args.hidden), windows)
         print(f'{t.name}: torch lr {lr:g} {tp[-1]["bits"]:.3f} after {tp[-1]["step"]} steps',
               flush=True)
@@ -112,8 +115,12 @@ def equal_time(args, texts, mr_flags, torch, scratch):
 def setting(args, results, first, check):
     """The paragraph that says how the runs were made."""
     runs = results[first][0]
-    text = (f'Each run gets {args.budget:g} s of wall time from its process start (reading the '
+    gets = (f'Each run gets {args.budget:g} s of wall time from its process start (reading the '
             f'data, mrjob\'s describe job and the initial checkpoint included), one after the other. '
+            ) if not args.rounds else (
+            f'Each mr_rnn run trains {args.rounds} rounds and each PyTorch run '
+            f'{args.torch_steps} steps, however long they take, one after the other. ')
+    text = (gets +
             f'mr_rnn local: `{runs["local"][1]}` on the {PARTS} part files (in average mode '
             f'mr_rnn\'s local runner joins them into one map task per core, {os.cpu_count()} here, '
             f'running side by side; mrjob\'s own splits would be 2 per core)')
@@ -121,7 +128,9 @@ def setting(args, results, first, check):
         text += (f'; mr_rnn one task: `{runs["one task"][1]}` on the training lines in one gzip '
                  f'file (mrjob splits no gzip file: one map task, in the driver\'s process)')
     return text + (
-        f'. LSTM {args.hidden}, stopped at {args.budget:g} s, scored at the newest checkpoint '
+        f'. LSTM {args.hidden}, stopped at {args.budget:g} s' if not args.rounds else
+        f'. LSTM {args.hidden}, stopped at the end of its budget') + (
+        f', scored at the newest checkpoint '
         f'written by then. PyTorch: the same one-hot LSTM {args.hidden} + linear head, the same '
         f'windows (mr_rnn\'s `TextReader`, seq-len {torch_loop.SEQ_LEN}, each from a zero state), '
         f'shuffled minibatches of {torch_loop.BATCH_SIZE}, Adam at lr '

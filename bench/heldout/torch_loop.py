@@ -1,7 +1,8 @@
 """The plain PyTorch loop bench/quality.py measures mr_rnn against: the same
 one-hot LSTM + linear head as the scorer, the same windows (mr_rnn's
 TextReader), shuffled minibatches, Adam, in a process of its own like mr-rnn,
-until a wall-time budget from a given start. Snapshots of the weights at even
+until a wall-time budget from a given start (or for a number of steps:
+--steps). Snapshots of the weights at even
 intervals go into an npz file with their times and steps.
 
     python -m heldout.torch_loop --data DIR --budget S --t0 T --lr LR --hidden H \\
@@ -55,6 +56,8 @@ def train(args):
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     snapshots, times, steps = [], [], []
     interval, step = args.budget / args.snapshots, 0
+    if args.steps:          # a budget in steps: snapshots at even steps, the clock only read
+        every = max(1, args.steps // args.snapshots)
 
     def snapshot():
         snapshots.append({k: v.detach().numpy().copy() for k, v in model.state_dict().items()})
@@ -62,7 +65,7 @@ def train(args):
         steps.append(step)
     snapshot()
     generator = torch.Generator().manual_seed(args.seed)
-    while time.time() - args.t0 < args.budget:
+    while (step < args.steps) if args.steps else (time.time() - args.t0 < args.budget):
         for batch in torch.randperm(len(x), generator=generator).split(args.batch_size):
             logits = model(x[batch].T)                                     # (L, B, V)
             m = mask[batch].T
@@ -72,6 +75,12 @@ def train(args):
             opt.step()
             step += 1
             elapsed = time.time() - args.t0
+            if args.steps:
+                if step >= args.steps:
+                    break
+                if step % every == 0:
+                    snapshot()
+                continue
             if elapsed >= args.budget:
                 break
             if elapsed >= interval * len(snapshots):
@@ -81,14 +90,16 @@ def train(args):
     np.savez(args.result, times=np.array(times), steps=np.array(steps), windows=len(x), **arrays)
 
 
-def run_torch(text, budget, lr, hidden, snapshots, scratch):
-    """The loop on ``text`` in a child process, from now for ``budget`` seconds:
+def run_torch(text, budget, lr, hidden, snapshots, scratch, steps=0):
+    """The loop on ``text`` in a child process, from now for ``budget`` seconds
+    (or ``steps`` optimizer steps):
     ([{seconds, step, params}] per snapshot, the number of windows)."""
     result = os.path.join(scratch, f'torch-{text.name}.npz')
     t0 = time.time()
     subprocess.run([sys.executable, '-m', 'heldout.torch_loop', '--data', text.train_dir,
                     '--budget', str(budget), '--t0', repr(t0), '--lr', str(lr),
-                    '--hidden', str(hidden), '--result', result, '--snapshots', str(snapshots)],
+                    '--hidden', str(hidden), '--result', result, '--snapshots', str(snapshots),
+                    '--steps', str(steps)],
                    check=True, env=child_env(BENCH))
     with np.load(result) as z:
         times, steps = z['times'], z['steps']
@@ -107,6 +118,7 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, required=True, help="Adam's learning rate")
     p.add_argument('--hidden', type=int, required=True)
     p.add_argument('--snapshots', type=int, default=20)
+    p.add_argument('--steps', type=int, default=0, help='a budget in steps instead (0: --budget)')
     p.add_argument('--seq-len', type=int, default=SEQ_LEN)
     p.add_argument('--batch-size', type=int, default=BATCH_SIZE)
     p.add_argument('--threads', type=int, default=THREADS)

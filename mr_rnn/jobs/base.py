@@ -69,6 +69,7 @@ class RecordJob(RunnerChoice):
     # be written as text to the inline runner's byte stream, and fail the task.
     def map_pairs(self, pairs, step_num=0):
         fault_seams.fail_once(type(self).__name__, 'mapper')
+        fault_seams.hold_task(type(self).__name__, 'mapper')
         with np.errstate(all='ignore'):
             yield from super().map_pairs(pairs, step_num)
 
@@ -78,6 +79,7 @@ class RecordJob(RunnerChoice):
 
     def reduce_pairs(self, pairs, step_num=0):
         fault_seams.fail_once(type(self).__name__, 'reducer')
+        fault_seams.hold_task(type(self).__name__, 'reducer')
         with np.errstate(all='ignore'):
             yield from super().reduce_pairs(pairs, step_num)
 

@@ -64,19 +64,24 @@ def java_problem(what):
     return None
 
 
-def find_hadoop_lib():
+def find_hadoop_lib(fetch=True):
     """(the directory of the Hadoop jars, None), fetched with Maven on first
-    use, or (None, why they cannot be had)."""
+    use, or (None, why they cannot be had). ``fetch`` False: only the cached
+    jars (the tests reach no network; `make test` fetches them before pytest)."""
     problem = java_problem('Hadoop 3.5')
     if problem:
         return None, problem
     mvn = (os.environ.get('MVN') or 'mvn').split()[0]
+    env = dict(os.environ, **({} if fetch else {'MR_RNN_HADOOP_OFFLINE': '1'}))
     try:
-        done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800)
+        done = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800, env=env)
     except subprocess.TimeoutExpired:
         return None, 'fetch_hadoop.sh: Maven took more than 30 minutes'
     if done.returncode == 0 and done.stdout.strip():
         return done.stdout.strip().splitlines()[-1], None
+    if done.returncode == 3 and not fetch:
+        return None, ('the Hadoop jars are not fetched yet, and no test downloads them: '
+                      'make test fetches them first (or run tests/hadoop/fetch_hadoop.sh)')
     if not shutil.which(mvn):
         return None, ('Maven (mvn) is needed once, to fetch the Hadoop jars from Maven '
                       'Central (tests/hadoop/fetch_hadoop.sh)')
@@ -136,27 +141,63 @@ def cluster_env(text):
     return env
 
 
+# the ports minicluster.sh opens, as offsets from MR_RNN_CLUSTER_PORT_BASE
+PORT_OFFSETS = (10, 20, 30, 31, 32, 33, 34, 70, 88, 89)
+
+
+def free_port_base(rng=None):
+    """A port base whose ten ports nobody listens on or holds now, below
+    Linux's ephemeral range (32768 and up), so the kernel hands none of them out."""
+    import random
+    import socket
+    rng = rng or random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32600, 100)
+        try:
+            held = []
+            for offset in PORT_OFFSETS:
+                s = socket.socket()
+                held.append(s)
+                s.bind(('127.0.0.1', base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError('no free port base for a mini cluster between 20000 and 32600')
+
+
 class MiniCluster:
-    """``with MiniCluster(lib) as gateway_env``: the single-node YARN + HDFS
-    cluster of minicluster.sh, started unless it is already up (and then
-    stopped again at the end); the value is a gateway's environment for it."""
+    """``with MiniCluster(lib) as gateway_env``: a single-node YARN + HDFS
+    cluster of minicluster.sh of its own -- its own folder (``folder``, else a
+    new temporary one) and free ports -- started here and stopped at the end,
+    so that the tests and a benchmark never reuse, stop or clash with each
+    other's cluster; the value is a gateway's environment for it."""
 
     class StartFailed(RuntimeError):
         pass
 
-    def __init__(self, lib):
-        self.env = clean_env(MR_RNN_HADOOP_LIB=lib)
+    TRIES = 3           # port bases tried: another process may take a port first
+
+    def __init__(self, lib, folder=None):
+        import tempfile
+        self.own_folder = folder is None
+        self.folder = str(folder) if folder else tempfile.mkdtemp(prefix='mr_rnn_cluster-')
+        self.env = clean_env(MR_RNN_HADOOP_LIB=lib, MR_RNN_CLUSTER_DIR=self.folder)
         self.started = False
 
     def __enter__(self):
-        up = subprocess.run([MINICLUSTER, 'status'], env=self.env, capture_output=True,
-                            text=True, timeout=120)
-        if up.returncode:
+        for attempt in range(self.TRIES):
+            self.env['MR_RNN_CLUSTER_PORT_BASE'] = str(free_port_base())
             start = subprocess.run([MINICLUSTER, 'start'], env=self.env, capture_output=True,
                                    text=True, timeout=600)
-            if start.returncode:
+            if start.returncode == 0:
+                break
+            if 'ports already in use' not in start.stderr or attempt == self.TRIES - 1:
+                self._remove()
                 raise self.StartFailed(f'minicluster.sh start failed:\n{start.stderr[-5000:]}')
-            self.started = True
+        self.started = True
         printed = subprocess.run([MINICLUSTER, 'env'], env=self.env, capture_output=True,
                                  text=True, check=True, timeout=120).stdout
         return cluster_env(printed)
@@ -165,6 +206,11 @@ class MiniCluster:
         if self.started:
             subprocess.run([MINICLUSTER, 'stop'], env=self.env, capture_output=True,
                            timeout=300)
+        self._remove()
+
+    def _remove(self):
+        if self.own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def hadoop(env, *args, check=True):

@@ -6,6 +6,8 @@
 #   MR_RNN_HADOOP_CACHE  cache root (default: $HOME/.cache/mr_rnn/hadoop)
 #   MVN                  maven command, word-split (default: mvn), e.g.
 #                        MVN="mvn -Dmaven.repo.local=/tmp/m2"
+#   MR_RNN_HADOOP_OFFLINE=1  never download: exit 3 when the jars are not cached
+#                        (the tests: `make test` fetches them before pytest)
 #
 # Idempotent and safe to run concurrently (flock); once cached it only hashes
 # the pom and prints the path. Everything except the path goes to stderr.
@@ -21,6 +23,11 @@ lib="$dest/lib"
 if [[ -d "$lib" ]]; then
   echo "$lib"
   exit 0
+fi
+
+if [[ -n "${MR_RNN_HADOOP_OFFLINE:-}" ]]; then
+  echo "fetch_hadoop.sh: the Hadoop jars are not in $cache_root and MR_RNN_HADOOP_OFFLINE is set" >&2
+  exit 3
 fi
 
 mkdir -p "$dest"

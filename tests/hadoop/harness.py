@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from clusters import (DIGITS, RECORDS, ROOT, TRAIN, MiniCluster, clean_env,  # noqa: F401
-                      conf_section, find_hadoop_lib, first_lines, hadoop, java_problem,
-                      local_mode_env, metrics, mr_rnn, write_conf)
+from clusters import (DIGITS, PORT_OFFSETS, RECORDS, ROOT, TRAIN, MiniCluster,  # noqa: F401
+                      clean_env, conf_section, find_hadoop_lib, first_lines, free_port_base,
+                      hadoop, java_problem, local_mode_env, metrics, mr_rnn, write_conf)
 
 RTOL = 1e-9
 
@@ -39,8 +39,9 @@ def need_java(what):
 
 
 def hadoop_lib():
-    """The directory of the Hadoop jars; skip (fail in CI) without them."""
-    lib, why = find_hadoop_lib()
+    """The directory of the Hadoop jars, fetched before pytest; skip (fail in
+    CI) without them."""
+    lib, why = find_hadoop_lib(fetch=False)
     if lib is None:
         unavailable(why)
     return lib
