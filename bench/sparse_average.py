@@ -76,7 +76,7 @@ def run(data, k, flags, args, scratch):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('corpus', choices=('spam', 'sotu'))
+    parser.add_argument('corpus', choices=('spam', 'sotu', 'sotu-era'))
     parser.add_argument('--tasks', type=int, nargs='+', default=[1, 2, 4])
     parser.add_argument('--settings', nargs='+', default=['default', 'touched'],
                         choices=sorted(SETTINGS))

