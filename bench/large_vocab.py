@@ -67,7 +67,8 @@ def train(code, data, out, embed, runner):
     done = subprocess.run(cmd, env=child_env(code), capture_output=True, text=True)
     rss = [line for line in done.stderr.splitlines() if line.startswith('maxrss ')]
     if done.returncode:
-        errors = [line for line in done.stderr.splitlines() if line and not line.startswith('maxrss')]
+        errors = [line for line in done.stderr.splitlines()
+                  if line and not line.startswith(('maxrss', 'Command exited'))]
         return {'error': errors[-1] if errors else f'exit {done.returncode}'}
     with open(os.path.join(out, 'metrics.jsonl')) as f:
         first = json.loads(f.readline())
@@ -165,12 +166,18 @@ def main():
     parser.add_argument('--sizes', type=int, nargs='+', default=[1000, 20000, 200000])
     parser.add_argument('--before', help='another checkout of mr_rnn, run on the same records')
     parser.add_argument('--out', default=os.path.join(BENCH, 'LARGE_VOCAB.md'))
+    parser.add_argument('--render', metavar='LOG',
+                        help='write the table from the JSON lines a run printed, measuring nothing')
     args = parser.parse_args()
-    scratch = tempfile.mkdtemp(prefix='mr_rnn-vocab-')
-    try:
-        results = measure(args, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if args.render:
+        with open(args.render) as f:
+            results = [json.loads(line) for line in f if line.startswith('{')]
+    else:
+        scratch = tempfile.mkdtemp(prefix='mr_rnn-vocab-')
+        try:
+            results = measure(args, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     machine = ['| machine | |', '|---|---|'] + [f'| {k} | {v} |' for k, v in machine_rows()]
     text = markdown(results, args) + '\n' + '\n'.join(machine) + '\n'
     with open(args.out, 'w') as f:
