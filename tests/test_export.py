@@ -196,7 +196,7 @@ def test_torch_modules_loaded_from_the_export_give_our_outputs(tmp_path, cell, l
     path = str(tmp_path / 'weights.npz')
     export_torch(model, path)
     namespace = {}
-    exec(torch_snippet().replace("'weights.npz'", repr(path)), namespace)   # loads strictly
+    exec(torch_snippet().replace("'digits-torch.npz'", repr(path)), namespace)   # loads strictly
     x = random_inputs(model.schema)
     with torch.no_grad():
         got = namespace['net'](torch.tensor(x), torch.tensor(LENGTHS))
