@@ -148,7 +148,7 @@ def test_torch_modules_loaded_from_an_export_with_an_embedding_give_our_outputs(
     path = str(tmp_path / 'weights.npz')
     export_torch(model, path)
     namespace = {}
-    exec(torch_snippet().replace("'weights.npz'", repr(path)), namespace)   # loads strictly
+    exec(torch_snippet(path), namespace)   # loads strictly
     batch = batch_of('last_step', seed=10)
     with torch.no_grad():
         got = namespace['net'](torch.tensor(batch.x), torch.tensor(batch.mask.sum(axis=1)))

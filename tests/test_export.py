@@ -180,11 +180,17 @@ def test_cli_export_torch_writes_state_dict_and_facts(tmp_path):
         assert json.load(f)['cell'] == 'rnn'
 
 
-def torch_snippet():
-    """The PyTorch code of docs/using-models.md, so the docs cannot go stale."""
+DOC_TORCH_PATH = "'digits-torch.npz'"     # the file the docs' snippet loads
+
+
+def torch_snippet(path):
+    """The PyTorch code of docs/using-models.md, so the docs cannot go stale,
+    loading ``path`` where the docs load their own export."""
     with open(os.path.join(ROOT, 'docs', 'using-models.md')) as f:
         blocks = re.findall(r'```python\n(.*?)```', f.read(), re.S)
-    return next(b for b in blocks if 'class Net' in b)
+    snippet = next(b for b in blocks if 'class Net' in b)
+    assert DOC_TORCH_PATH in snippet, 'the snippet loads another file: update DOC_TORCH_PATH'
+    return snippet.replace(DOC_TORCH_PATH, repr(path))
 
 
 @pytest.mark.parametrize('cell,layers,kind', [
@@ -196,7 +202,7 @@ def test_torch_modules_loaded_from_the_export_give_our_outputs(tmp_path, cell, l
     path = str(tmp_path / 'weights.npz')
     export_torch(model, path)
     namespace = {}
-    exec(torch_snippet().replace("'digits-torch.npz'", repr(path)), namespace)   # loads strictly
+    exec(torch_snippet(path), namespace)   # loads strictly
     x = random_inputs(model.schema)
     with torch.no_grad():
         got = namespace['net'](torch.tensor(x), torch.tensor(LENGTHS))
