@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from mr_rnn.cli import main
+from mr_rnn.model import Model
 
 
 def write_jsonl(path, records):
@@ -74,3 +75,13 @@ def text_schema_of(run_dir):
                  allow_pickle=False) as npz:
         schema = json.loads(npz['__meta__'].tobytes())['schema']
     return schema['vocab'], schema['classes'], schema['tokens']
+
+
+def random_model(config, schema, seed=0, scale=0.8):
+    """A model of ``config`` and ``schema`` with weights drawn uniformly from
+    [-scale, scale], in its own dtype: outputs far from the initial weights'."""
+    model = Model.initial(config, schema)
+    rng = np.random.default_rng(seed)
+    model.params = {n: rng.uniform(-scale, scale, p.shape).astype(p.dtype)
+                    for n, p in model.params.items()}
+    return model

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import need_module
-from helpers import sequence_records, write_jsonl
+from helpers import random_model, sequence_records, write_jsonl
 from mr_rnn.cli import main
 from mr_rnn.codec.checkpoint import load_checkpoint, save_checkpoint
 from mr_rnn.config import DataConfig, ModelConfig, TrainConfig
@@ -33,14 +33,6 @@ ONNX = "pip install -e '.[onnx]'"
 SKLEARN = "pip install -e '.[test]'"
 NAMES = ('eggs', 'ham', 'spam')                  # sorted: a class's id is its index
 WORDS = {'kind': 'words', 'lowercase': True, 'max_token_chars': 100}
-
-
-def random_model(config, schema, seed=0, scale=0.8):
-    model = Model.initial(config, schema)
-    rng = np.random.default_rng(seed)
-    model.params = {n: rng.uniform(-scale, scale, p.shape).astype(p.dtype)
-                    for n, p in model.params.items()}
-    return model
 
 
 def dense_classifier(classes, per_step=False, seed=0):

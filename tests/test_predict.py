@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import sequence_records, write_jsonl
+from helpers import random_model, sequence_records, write_jsonl
 from mr_rnn.cli import main
 from mr_rnn.config import DataConfig, ModelConfig, TrainConfig
 from mr_rnn.data.schema import DataSchema, merge_moments, schema_from_facts
@@ -25,14 +25,6 @@ from mr_rnn.inference.predictions import softmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CO2 = os.path.join(ROOT, 'sample_data', 'timeseries', 'co2_mauna_loa_weekly.csv')
-
-
-def random_model(config, schema, seed=0, scale=0.8):
-    model = Model.initial(config, schema)
-    rng = np.random.default_rng(seed)
-    model.params = {n: rng.uniform(-scale, scale, p.shape).astype(p.dtype)
-                    for n, p in model.params.items()}
-    return model
 
 
 def predict_lines(capsys, tmp_path, *argv, output=None):
