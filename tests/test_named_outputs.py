@@ -10,8 +10,6 @@ import dataclasses
 import json
 import os
 import re
-import sys
-import types
 
 import numpy as np
 import pytest
