@@ -154,11 +154,16 @@ def network_spec(config, schema):
         raise ConfigError(f'{flag_of(config.model, "embed")} needs token input (text, or jsonl '
                           f'token ids); this {schema.format} data has {schema.input_size} '
                           'features per step: leave it out')
+    if config.model.pool != 'last' and schema.per_step:
+        raise ConfigError(f'{flag_of(config.model, "pool")} {config.model.pool} pools a whole '
+                          f'record for one output; this {schema.task} data has a target at every '
+                          'step: leave it out')
     return NetworkSpec(
         cell=config.model.cell, input_size=schema.input_size, hidden=config.model.hidden,
         layers=config.model.layers, output_size=schema.output_size,
         token_input=schema.token_input, head='per_step' if schema.per_step else 'last_step',
-        loss='mse' if schema.task == 'regress' else 'xent', embed=config.model.embed)
+        loss='mse' if schema.task == 'regress' else 'xent', embed=config.model.embed,
+        pool=config.model.pool)
 
 
 def init_from_state_dict(model, path):

@@ -130,8 +130,17 @@ def forward(params, spec, x, mask):
             for t in range(L):
                 out[b, t] = head(params, tops[t])
         else:
-            out[b] = head(params, tops[L - 1])
+            out[b] = head(params, pooled(getattr(spec, "pool", "last"), tops))
     return out
+
+
+def pooled(pool, tops):
+    """What a last-step head reads of a sequence's top states h_1..h_L."""
+    if pool == "last":
+        return tops[-1]
+    if pool == "mean":
+        return sum(tops) / len(tops)
+    return np.array([max(h[j] for h in tops) for j in range(len(tops[0]))])
 
 
 def xent(logits, target):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from mr_rnn.config.fields import ConfigError, at_most, check_fields, flag_of, option
 from mr_rnn.config.limits import LIMITS
+from mr_rnn.kernels.network import POOLS
 from mr_rnn.kernels.optim import SCHEDULES, STATE_NAMES
 
 CELLS = ('rnn', 'lstm', 'gru')
@@ -24,6 +25,9 @@ class ModelConfig:
     embed: int = option(0, 'token input: an embedding table of D columns before the first '
                         'recurrent layer, as torch.nn.Embedding (0: one-hot input)',
                         metavar='D', at_least=0, limit=LIMITS.steps)
+    pool: str = option('last', 'classify and regress: the head reads the top layer\'s output at '
+                       'a record\'s last step, or its mean or elementwise max over all steps',
+                       choices=POOLS)
 
     def __post_init__(self):
         check_fields(self)

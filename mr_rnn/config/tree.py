@@ -129,7 +129,7 @@ class TrainConfig:
 
 # fields added after checkpoints had been written without them, and what such a
 # checkpoint meant: its defaults then, not today's (Model.load)
-OLD_MEANING = {'data': {'window_state': 'reset'}}
+OLD_MEANING = {'data': {'window_state': 'reset'}, 'model': {'pool': 'last'}}
 
 
 def with_old_meaning(d):

@@ -19,6 +19,9 @@ from mr_rnn.kernels.cells import (GATES, gate_major, input_affine, layer_backwar
 
 HEADS = ('per_step', 'last_step')
 LOSSES = ('xent', 'mse')
+# what a last-step head reads of the top layer's real steps: the last one, or
+# their mean or elementwise max (docs/design.md §3.2)
+POOLS = ('last', 'mean', 'max')
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class NetworkSpec:
     head: str           # per_step | last_step
     loss: str           # xent | mse
     embed: int = 0      # token input: an embedding table of this width first (0: one-hot)
+    pool: str = 'last'  # last_step head: the top layer's last real step, or their mean or max
 
     def __post_init__(self):
         if self.cell not in GATES:
@@ -43,6 +47,10 @@ class NetworkSpec:
                 raise ValueError(f'{name} must be at least 1')
         if self.embed and not self.token_input:
             raise ValueError('an embedding needs token input')
+        if self.pool not in POOLS:
+            raise ValueError(f'unknown pool {self.pool!r}: choose {", ".join(POOLS)}')
+        if self.pool != 'last' and self.head != 'last_step':
+            raise ValueError('pooling is for a last-step head: a per-step head reads every step')
 
 
 @dataclass
@@ -176,10 +184,43 @@ def run_layers(params, spec, x, state=None, active=None):
 
 
 def _head_input(spec, top, mask):
-    """top (T, B, H) -> (T, B, H) per step, (B, H) at each sequence's last step."""
+    """top (T, B, H) -> (T, B, H) per step; (B, H) pooled over each sequence's
+    real steps for a last-step head."""
     if spec.head == 'per_step':
         return top
-    return top[lengths_of(mask) - 1, np.arange(top.shape[1])]
+    return pool_steps(spec.pool, top, mask)[0]
+
+
+def pool_steps(pool, top, mask):
+    """top (T, B, H), mask (B, T) -> ((B, H), where each max was taken or None).
+
+    Padded steps never count: a row that ended early ran on from stale
+    products there (cells.layer_forward), so they are masked, not zero."""
+    lengths = lengths_of(mask)
+    if pool == 'last':
+        return top[lengths - 1, np.arange(top.shape[1])], None
+    real = mask.T[:, :, None]
+    if pool == 'mean':
+        total = np.where(real, top, 0).sum(axis=0)
+        return total / lengths[:, None].astype(top.dtype), None
+    masked = np.where(real, top, -np.inf)
+    at = masked.argmax(axis=0)                                    # (B, H)
+    return np.take_along_axis(masked, at[None], axis=0)[0], at
+
+
+def pool_backward(pool, d_pooled, shape, mask, at):
+    """The gradient of the top layer's steps (T, B, H) from that of the
+    pooled (B, H): to the last step, spread evenly over the real steps, or to
+    the step each maximum came from (as torch's max routes it)."""
+    lengths = lengths_of(mask)
+    d_top = np.zeros(shape, d_pooled.dtype)
+    if pool == 'last':
+        d_top[lengths - 1, np.arange(shape[1])] = d_pooled
+    elif pool == 'mean':
+        d_top[...] = mask.T[:, :, None] * (d_pooled / lengths[:, None].astype(d_pooled.dtype))
+    else:
+        np.put_along_axis(d_top, at[None], d_pooled[None], axis=0)
+    return d_top
 
 
 def lengths_of(mask):
@@ -258,7 +299,10 @@ def loss_and_grads(params, spec, batch, sparse=False, state=None):
     # read before the backward pass, which may write over the caches
     after = None if state is None else state_after(finals, caches, mask, order)
     w_out = params['head.weight']
-    head_in = _head_input(spec, top, mask)
+    if spec.head == 'per_step':
+        head_in, at = top, None
+    else:
+        head_in, at = pool_steps(spec.pool, top, mask)
     out = _linear(head_in, w_out, params['head.bias'])
     if spec.head == 'per_step':
         # time-major like the layers: (T, B) targets and mask
@@ -278,8 +322,7 @@ def loss_and_grads(params, spec, batch, sparse=False, state=None):
     if spec.head == 'per_step':
         d_top = d_head_in                                         # (T, B, H)
     else:
-        d_top = np.zeros_like(top)
-        d_top[lengths_of(mask) - 1, np.arange(top.shape[1])] = d_head_in
+        d_top = pool_backward(spec.pool, d_head_in, top.shape, mask, at)
 
     # backprop through the layers, top first
     cell = spec.cell

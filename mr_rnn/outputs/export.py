@@ -7,7 +7,8 @@ layer, chained, then the linear head. Inputs and outputs, batch first:
     lengths  int32 (batch,): real steps of each sequence (padding at the end);
              for fixed-length data pass seq for every sequence
     output   float32 (batch, seq, O) for per-step models, (batch, O) for
-             last-step models (the step lengths[b] - 1 of each sequence):
+             last-step models (the step lengths[b] - 1 of each sequence, or
+             with --pool mean/max the steps before it pooled):
              logits for classes and tokens, predictions in normalised units
              for regression (the statistics are in the model's metadata)
 
@@ -71,7 +72,7 @@ def model_facts(model):
     return {'cell': spec.cell, 'input_size': spec.input_size, 'hidden': spec.hidden,
             'layers': spec.layers, 'output_size': spec.output_size,
             'token_input': spec.token_input, 'embed': spec.embed, 'head': spec.head,
-            'task': model.schema.task,
+            'pool': spec.pool, 'task': model.schema.task,
             'dtype': model.config.model.dtype,
             'horizon': model.config.data.horizon, 'schema': model.schema.to_dict()}
 
@@ -168,10 +169,13 @@ def onnx_model(model):
         nodes.append(helper.make_node('Add', ['z', const('head.bias', f32(p['head.bias']))],
                                       ['output']))
         out_shape = ['batch', 'seq', spec.output_size]
-    else:
+    elif spec.pool == 'last':
         # Y_h (1, B, H) holds each sequence's state at its own last step
         nodes.append(helper.make_node('Squeeze', [f'Y_h_l{top}', const('axis0', np.array([0]))],
                                       ['h_last']))
+    else:
+        nodes += pool_nodes(spec.pool, f'h_l{top}', 'x_tbd', 'h_last', const)
+    if spec.head != 'per_step':
         nodes.append(helper.make_node(
             'Gemm', ['h_last', const('head.weight', f32(p['head.weight'])),
                      const('head.bias', f32(p['head.bias']))], ['output'], transB=1))
@@ -185,6 +189,35 @@ def onnx_model(model):
     onnx_proto.ir_version = IR_VERSION
     helper.set_model_props(onnx_proto, {'mr_rnn': json.dumps(model_facts(model))})
     return onnx_proto
+
+
+def pool_nodes(pool, steps, like, out, const):
+    """Nodes that pool ``steps`` (T, B, H) over each sequence's real steps
+    (from the graph input ``lengths``) into ``out`` (B, H): the mask is built
+    here rather than trusting what a runtime leaves in Y past a sequence's
+    end."""
+    from onnx import helper
+    node = helper.make_node
+    return [
+        node('Shape', [like], ['pool_shape']),
+        node('Gather', ['pool_shape', const('pool_axis0', np.array(0, np.int64))], ['pool_T']),
+        node('Range', [const('pool_zero', np.array(0, np.int64)), 'pool_T',
+                       const('pool_one', np.array(1, np.int64))], ['pool_t']),        # (T,)
+        node('Unsqueeze', ['pool_t', const('pool_axes1', np.array([1]))], ['pool_t1']),  # (T, 1)
+        node('Cast', ['lengths'], ['pool_len'], to=7),                               # int64 (B,)
+        node('Less', ['pool_t1', 'pool_len'], ['pool_real']),                        # (T, B)
+        node('Unsqueeze', ['pool_real', const('pool_axes2', np.array([2]))], ['pool_mask']),
+        *([node('Where', ['pool_mask', steps, const('pool_fill', np.array(0, np.float32))],
+                ['pool_kept']),
+           node('ReduceSum', ['pool_kept', const('pool_axes0', np.array([0]))], ['pool_sum'],
+                keepdims=0),
+           node('Cast', ['pool_len'], ['pool_len_f'], to=1),
+           node('Unsqueeze', ['pool_len_f', const('pool_axes_b', np.array([1]))], ['pool_n']),
+           node('Div', ['pool_sum', 'pool_n'], [out])] if pool == 'mean' else
+          [node('Where', ['pool_mask', steps, const('pool_fill', np.array(-np.inf, np.float32))],
+                ['pool_kept']),
+           node('ReduceMax', ['pool_kept'], [out], axes=[0], keepdims=0)]),
+    ]
 
 
 def export(model, path, fmt=None):
