@@ -63,7 +63,7 @@ def run(data, k, flags, args, scratch):
     mr_rnn('train', parts, '--format', 'jsonl', '--task', 'classify', '--out', out,
            '--mode', 'average', '--max-iter', str(args.rounds), '--patience', '1000',
            '--cell', args.cell, '--hidden', str(args.hidden), '--embed', str(args.embed),
-           '--optimizer', 'adam', '--lr', str(args.lr), '--local-steps', str(args.local_steps),
+           '--pool', args.pool, '--optimizer', 'adam', '--lr', str(args.lr), '--local-steps', str(args.local_steps),
            '--quiet', *flags)
     seconds = time.time() - started
     with open(os.path.join(out, 'metrics.jsonl')) as f:
@@ -86,6 +86,7 @@ def main():
     parser.add_argument('--cell', default='lstm')
     parser.add_argument('--hidden', type=int, default=64)
     parser.add_argument('--embed', type=int, default=0)
+    parser.add_argument('--pool', default='last', choices=('last', 'mean', 'max'))
     parser.add_argument('--lr', type=float, default=0.005)
     parser.add_argument('--scratch', default=None)
     args = parser.parse_args()

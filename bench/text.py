@@ -44,6 +44,8 @@ SAMPLE = os.path.join(ROOT, 'sample_data', 'documents')
 BATCH = 32
 TORCH_THREADS = 1
 NAMES = {0: 'ham', 1: 'spam'}
+POOL_WORDS = {'last': 'the last real step', 'mean': 'the mean of the real steps',
+              'max': 'the elementwise max of the real steps'}
 
 
 def read_jsonl(path, limit=0):
@@ -103,7 +105,7 @@ def tfidf_lr(train, test):
 def mr_rnn_flags(args):
     return ['--tokens', 'words', '--case', 'lower', '--embed', str(args.embed), '--cell', args.cell,
             '--hidden', str(args.hidden), '--max-len', str(args.max_len), '--mode', args.mode,
-            '--lr', str(args.lr), '--max-iter', str(args.max_iter)]
+            '--pool', args.pool, '--lr', str(args.lr), '--max-iter', str(args.max_iter)]
 
 
 def mr_rnn(args, train, test, out):
@@ -118,7 +120,7 @@ def mr_rnn(args, train, test, out):
     return dict(accuracy=result['accuracy'], macro_f1=result['macro_f1'], seconds=seconds)
 
 
-def torch_model(torch, cell, vocab, embed, hidden, classes):
+def torch_model(torch, cell, vocab, embed, hidden, classes, pool):
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -130,10 +132,16 @@ def torch_model(torch, cell, vocab, embed, hidden, classes):
         def forward(self, x, lengths):
             packed = torch.nn.utils.rnn.pack_padded_sequence(
                 self.embed(x), lengths, batch_first=True, enforce_sorted=False)
-            _, h = self.rnn(packed)
-            if isinstance(h, tuple):        # an LSTM's (h, c)
-                h = h[0]
-            return self.head(h[-1])         # each document's state after its last real token
+            out, h = self.rnn(packed)
+            if pool == 'last':
+                if isinstance(h, tuple):    # an LSTM's (h, c)
+                    h = h[0]
+                return self.head(h[-1])     # each document's state after its last real token
+            y, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)   # (B, T, H)
+            real = (torch.arange(y.shape[1])[None, :] < lengths[:, None])[..., None]
+            if pool == 'mean':
+                return self.head((y * real).sum(1) / lengths[:, None])
+            return self.head(y.masked_fill(~real, float('-inf')).max(1).values)
     return Net()
 
 
@@ -163,7 +171,8 @@ def pytorch(args, train, test, run, budget):
     t0 = time.time()
     encoder = Encoder(schema.tokens, schema.vocab)
     x, lengths, y = encoded(torch, encoder, tr, classes, args.max_len)
-    model = torch_model(torch, args.cell, len(schema.vocab), args.embed, args.hidden, len(classes))
+    model = torch_model(torch, args.cell, len(schema.vocab), args.embed, args.hidden, len(classes),
+                        args.pool)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     generator = torch.Generator().manual_seed(args.seed)
     step = 0
@@ -233,7 +242,8 @@ def markdown(args, results, machine, total):
            'the wall time of the train command, process start to exit.',
            f'- **PyTorch at equal wall time**: `nn.Embedding(V, {args.embed})` + '
            f'`nn.{args.cell.upper()}({args.embed}, {args.hidden}, batch_first=True)` + '
-           f'`nn.Linear({args.hidden}, 2)` on the last real step of packed sequences, Adam lr '
+           f'`nn.Linear({args.hidden}, 2)` on ' + POOL_WORDS[args.pool] + ' of packed sequences '
+           '(the head mr_rnn\'s `--pool` gives), Adam lr '
            f'{args.lr:g}, shuffled batches of {BATCH}, `torch.set_num_threads({TORCH_THREADS})` '
            '(one map task has one core). Its ids are mr_rnn\'s: `mr_rnn.data.tokens.Encoder` with '
            'the tokenizer settings and vocabulary of mr_rnn\'s checkpoint, the first '
@@ -276,6 +286,8 @@ def parse_args(argv=None):
     p.add_argument('--hidden', type=int, default=32)
     p.add_argument('--max-len', type=int, default=200)
     p.add_argument('--mode', default='average', choices=('average', 'gradient'))
+    p.add_argument('--pool', default='max', choices=('last', 'mean', 'max'),
+                   help="mr-rnn train's --pool, and what the PyTorch model's head reads")
     p.add_argument('--lr', type=float, default=0.005)
     p.add_argument('--seed', type=int, default=0, help='PyTorch: initial weights and batch order')
     args = p.parse_args(argv)

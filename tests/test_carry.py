@@ -33,8 +33,8 @@ def spec_of(cell, layers):
     return NetworkSpec(cell, V, H, layers, V, True, 'per_step', 'xent')
 
 
-def carried_sums(spec, params, recs, batch_size, pool=None):
-    stream = BatchStream(batch_size, SCHEMA, np.float64, carry=True)
+def window_sums(spec, params, recs, batch_size, pool=None, carry=True):
+    stream = BatchStream(batch_size, SCHEMA, np.float64, carry=carry)
     sums = GradientSum(params, spec, pool=pool)
     for ids in recs:
         for unit in stream.add_sequences(windows(ids)):
@@ -78,7 +78,7 @@ def test_carried_gradient_equals_a_torch_loop_that_detaches_the_state(cell, laye
     spec = spec_of(cell, layers)
     params = init_params(spec, seed=3, dtype=np.float64)
     recs = records()
-    sums = carried_sums(spec, params, recs, batch_size=3)
+    sums = window_sums(spec, params, recs, batch_size=3)
     loss, want = torch_detached_loop(torch, spec, params, recs)
     assert sums.loss_sum == pytest.approx(loss, rel=1e-10)
     assert sums.count == sum(len(ids) - 1 for ids in recs)
@@ -91,9 +91,9 @@ def test_carried_sums_do_not_depend_on_lanes_or_record_order(cell):
     spec = spec_of(cell, 2)
     params = init_params(spec, seed=4, dtype=np.float64)
     recs = records(seed=1, lengths=(40, 3, 19, 77, 2, 5, 33, 9, 14, 61, 8))
-    base = carried_sums(spec, params, recs, batch_size=1)
+    base = window_sums(spec, params, recs, batch_size=1)
     for batch_size, order in ((2, recs), (4, recs[::-1]), (32, recs[3:] + recs[:3])):
-        other = carried_sums(spec, params, order, batch_size)
+        other = window_sums(spec, params, order, batch_size)
         assert other.loss_sum == pytest.approx(base.loss_sum, rel=1e-12)
         for name, g in base.grads.items():
             np.testing.assert_allclose(other.grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
@@ -103,16 +103,8 @@ def test_carried_state_changes_the_gradient_and_reset_is_the_windows_alone():
     spec = spec_of('lstm', 1)
     params = init_params(spec, seed=5, dtype=np.float64)
     recs = records(seed=2)
-    carried = carried_sums(spec, params, recs, batch_size=2)
-    plain = GradientSum(params, spec)
-    stream = BatchStream(2, SCHEMA, np.float64)
-    for ids in recs:
-        for batch in stream.add_sequences(windows(ids)):
-            plain.add(batch)
-    last = stream.flush()
-    if last is not None:
-        plain.add(last)
-    plain.finish()
+    carried = window_sums(spec, params, recs, batch_size=2)
+    plain = window_sums(spec, params, recs, batch_size=2, carry=False)
     assert plain.count == carried.count
     assert abs(plain.loss_sum - carried.loss_sum) > 1e-6
 
@@ -282,8 +274,8 @@ def test_carried_sums_on_a_thread_pool_are_bitwise_those_of_one_thread(monkeypat
     spec = NetworkSpec('lstm', V, 64, 1, V, True, 'per_step', 'xent')
     params = init_params(spec, seed=8, dtype=np.float64)
     recs = records(seed=4, lengths=tuple(range(3, 400, 7)))
-    one = carried_sums(spec, params, recs, batch_size=8)
+    one = window_sums(spec, params, recs, batch_size=8)
     with ThreadPool(3) as pool:
-        three = carried_sums(spec, params, recs, batch_size=8, pool=pool)
+        three = window_sums(spec, params, recs, batch_size=8, pool=pool)
     assert one.loss_sum == three.loss_sum
     assert all(np.array_equal(one.grads[n], three.grads[n]) for n in one.grads)
