@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import sequence_records, train, write_jsonl
+from helpers import load_arrays, sequence_records, train, write_jsonl
 from mr_rnn.data.routing import Routing
 from mr_rnn.data.task_input import line_records
 from mr_rnn.model import Model
@@ -73,6 +73,30 @@ def test_gradient_round_as_plain_functions_gives_the_inline_runners_checkpoint(f
     assert result.train.records == 80 and result.grad_norm > 0
     assert_same_model(result.next_model(model),
                       Model.load(str(run / 'checkpoints' / 'iter-000001.npz')))
+
+
+def test_a_block_updated_and_read_back_in_slabs_is_bit_for_bit_the_whole_block(
+        files, tmp_path, monkeypatch):
+    """A block larger than optim.SLAB_BYTES leaves the reducer as slabs of its
+    rows (tasks/gradient_step.updated_block); the driver puts them together
+    into the checkpoint the whole block gives."""
+    from mr_rnn.kernels import optim
+    flags = [*FLAGS, '--max-iter', '2', '--optimizer', 'adam']
+    assert train(tmp_path / 'whole', files, *flags) == 0
+    monkeypatch.setattr(optim, 'SLAB_BYTES', 8 * 6 * 2)        # two rows of weight_hh
+    model = Model.load(str(tmp_path / 'whole' / 'checkpoints' / 'iter-000000.npz'))
+    pairs = map_reduce([fed(gradient_step.GradientMap(model, Routing()), files)],
+                       lambda key, total: gradient_step.reduce_update(model, key, total))
+    slabs = [p for k, p in pairs if k == 'rnn.weight_hh_l0']
+    assert len(slabs) == len(model.params['rnn.weight_hh_l0']) // 2 > 1
+    assert [p.scalars.get('start') for p in slabs] == list(range(0, 2 * len(slabs), 2))
+    assert train(tmp_path / 'slabs', files, *flags) == 0
+    for k in (1, 2):
+        whole = load_arrays(tmp_path / 'whole' / 'checkpoints' / f'iter-00000{k}.npz')
+        cut = load_arrays(tmp_path / 'slabs' / 'checkpoints' / f'iter-00000{k}.npz')
+        assert whole.keys() == cut.keys()
+        for name in whole:
+            assert np.array_equal(whole[name], cut[name]), name
 
 
 def test_average_round_as_plain_functions_gives_the_inline_runners_checkpoint(files, tmp_path):

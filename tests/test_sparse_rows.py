@@ -14,7 +14,7 @@ from mr_rnn.data.task_input import Record
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.network import Batch, NetworkSpec, init_params
 from mr_rnn.kernels.local_training import LocalTraining
-from mr_rnn.kernels.optim import STATE_NAMES, apply_update, mean_from_changes
+from mr_rnn.kernels.optim import STATE_NAMES, apply_update, mean_from_changes, update_slabs
 from mr_rnn.kernels.rows import Rows
 from mr_rnn.model import Model
 from mr_rnn.tasks.gradient_step import GradientMap
@@ -50,6 +50,32 @@ def test_a_rows_update_is_bit_for_bit_the_dense_update(name, axis, weight_decay)
         untouched = np.setdiff1d(np.arange(vocab), rows.ids)
         moved = np.moveaxis(got_p, axis, 0)[untouched] != np.moveaxis(param, axis, 0)[untouched]
         assert moved.any()          # their moments move them
+
+
+@pytest.mark.parametrize('name', sorted(STATE_NAMES))
+@pytest.mark.parametrize('axis', [0, 1])
+@pytest.mark.parametrize('weight_decay', [0.0, 0.01])
+@pytest.mark.parametrize('sparse', [True, False])
+def test_the_update_a_slab_of_rows_at_a_time_is_bit_for_bit_the_whole_blocks(
+        name, axis, weight_decay, sparse):
+    rng = np.random.default_rng(len(name) + axis)
+    vocab, width = 50, 6
+    shape = (vocab, width) if axis == 0 else (width, vocab)
+    config = OptimizerConfig(name=name, lr=0.01, weight_decay=weight_decay)
+    param = rng.normal(size=shape).astype(np.float32)
+    state = {k: np.abs(rng.normal(size=shape)) for k in STATE_NAMES[name]}
+    rows = random_rows(rng, vocab, width, 7)
+    grad = rows if sparse else rows.dense(shape, axis)
+    want_p, want_state = apply_update(config, param, grad, state, step=3, id_axis=axis)
+    # slabs of 3 rows (and one of 2 at the end): some hold ids, some none
+    row_bytes = 8 * shape[1]
+    slabs = list(update_slabs(config, param, grad, state, step=3, id_axis=axis,
+                              slab_bytes=3 * row_bytes))
+    assert [start for start, _, _ in slabs] == list(range(0, shape[0], 3))
+    got_p = np.concatenate([p for _, p, _ in slabs])
+    assert got_p.dtype == param.dtype and np.array_equal(got_p, want_p)
+    for k in want_state:
+        assert np.array_equal(np.concatenate([s[k] for _, _, s in slabs]), want_state[k]), k
 
 
 def test_rows_travel_on_the_wire_and_add_by_id_as_their_dense_blocks_do():

@@ -20,8 +20,10 @@ from mr_rnn.driver.job_failures import JobFailed, job_failures
 from mr_rnn.jobs.base import ModelJob
 
 
-def run_job(job_class, job_args, runner_args, retries=0, warn=None):
-    """Return (list of (key, value) output records, counters dict).
+def run_job(job_class, job_args, runner_args, retries=0, warn=None, read=list):
+    """Return (``read`` of the (key, value) output records, counters dict):
+    by default their list; a ``read`` that consumes them as they stream keeps
+    no more of them than it wants (a round's blocks, tasks/round.round_result).
 
     A job that fails is run again, up to ``retries`` times (``--job-retries``):
     safe, because a job is a pure function of its input and the checkpoint.
@@ -29,7 +31,7 @@ def run_job(job_class, job_args, runner_args, retries=0, warn=None):
     local and Spark runners, and a job that failed as a whole."""
     for attempt in range(retries + 1):
         try:
-            return _run_once(job_class, job_args, runner_args)
+            return _run_once(job_class, job_args, runner_args, read)
         except Exception as e:
             if attempt == retries:
                 raise
@@ -73,12 +75,12 @@ def _inline(job):
     return (job.options.runner or 'inline') == 'inline'
 
 
-def _run_once(job_class, job_args, runner_args):
+def _run_once(job_class, job_args, runner_args, read=list):
     job = make_job(job_class, job_args, runner_args)
     with job_failures(job_class.__name__, in_process=_inline(job)):
         with job.make_runner() as runner:
             runner.run()
-            output = list(job.parse_output(runner.cat_output()))
+            output = read(job.parse_output(runner.cat_output()))
             counters = _merge_counters(runner.counters())
     return output, counters
 

@@ -66,8 +66,8 @@ class Trainer:
         self.stop_reason = None             # why train() stopped, for the final line
         self.model_note = None              # the checkpoint later commands use, and why
 
-    def run_job(self, job_class, job_args):
-        return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn)
+    def run_job(self, job_class, job_args, read=list):
+        return run_job(job_class, job_args, self.runner_args, self.job_retries, self.warn, read)
 
     def list_inputs(self, inputs, val):
         if self.inputs is None:         # listed once per session
@@ -174,8 +174,8 @@ class Trainer:
                                           and model.config.optimizer.clip_norm) else {}
         args = job.command_line(self.run.checkpoint_path(model.iteration), model.schema.format,
                                 [*listed.files, *listed.val_files], routing, **extra)
-        output, counters = self.run_job(job, args)
-        return round_result(dict(output), routing.with_val), counters
+        # the blocks are put together as the output streams in, never all its packets at once
+        return self.run_job(job, args, lambda pairs: round_result(pairs, routing.with_val))
 
     def check(self, model, result, history):
         """Stop on too many bad records or none good; -> the rounds a divergence

@@ -132,6 +132,35 @@ def apply_update(config, param, grad, state, step, lr=None, id_axis=0):
     return (p - delta).astype(param.dtype), new_state
 
 
+# A slab of the update (update_slabs): at most this many bytes of float64 per
+# array, so that the update's float64 temporaries stay small whatever the
+# block's size (docs/design.md §3.7).
+SLAB_BYTES = 8 << 20
+
+
+def slab_ranges(shape, slab_bytes=None):
+    """(start, stop) of consecutive slabs of axis 0 of a block of ``shape``,
+    each at most ``slab_bytes`` (SLAB_BYTES) as float64 (one row at least)."""
+    slab_bytes = SLAB_BYTES if slab_bytes is None else slab_bytes
+    row = 8 * math.prod(shape[1:])
+    step = max(1, slab_bytes // row)
+    return [(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]
+
+
+def update_slabs(config, param, grad, state, step, lr=None, id_axis=0, slab_bytes=None):
+    """apply_update one slab of the block's rows (axis 0) at a time: yields
+    (start, new param rows, new state rows). Every element is computed by the
+    same expression as the whole block's update, so the slabs put together are
+    bit for bit apply_update's result; only one slab's float64 copies and
+    temporaries are alive at once, not the block's several."""
+    for start, stop in slab_ranges(param.shape, slab_bytes):
+        g = grad.slab(start, stop, id_axis) if isinstance(grad, Rows) else grad[start:stop]
+        new_param, new_state = apply_update(
+            config, param[start:stop], g, {k: v[start:stop] for k, v in state.items()},
+            step, lr, id_axis)
+        yield start, new_param, new_state
+
+
 def momentum_step(g, buf, lr, mu, nesterov):
     """b = μ b + g, and the step: lr b, or lr (g + μ b) with Nesterov -> (step, b)."""
     buf = mu * buf + g

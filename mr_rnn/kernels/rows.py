@@ -44,6 +44,15 @@ class Rows:
         np.moveaxis(out, axis, 0)[self.ids] = self.values
         return out
 
+    def slab(self, start, stop, axis=0):
+        """These rows restricted to the slab ``start:stop`` of the block's axis 0
+        (the block's rows, whichever axis the ids index), as Rows of that slab."""
+        if axis == 0:
+            lo, hi = np.searchsorted(self.ids, (start, stop))
+            return Rows(self.ids[lo:hi] - start, self.values[lo:hi])
+        # values[k] is the block without its id axis, whose first axis is the block's axis 0
+        return Rows(self.ids, self.values[:, start:stop])
+
     def squared_norm(self):
         flat = self.values.reshape(-1)
         return float(np.dot(flat, flat))

@@ -9,7 +9,8 @@ of MRGradientStep as plain functions of records and packets, without mrjob.
     combine: add the packets of a key (totals.combine)
     reduce:  per parameter block, divide by the global target count and apply
              one optimizer step
-             (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>})
+             (param name, packets) -> (param name, {grad_sq} + {param, optim.<state>}),
+             a block larger than a slab as several packets of consecutive rows
              the totals keys pass through, added up
 
 The loss is the mean over every target element of the whole data set, and the
@@ -26,7 +27,7 @@ from mr_rnn.codec.checkpoint import OPTIM_PREFIX
 from mr_rnn.codec.wire import Packet
 from mr_rnn.kernels.accumulate import GradientSum
 from mr_rnn.kernels.lookup import id_axes
-from mr_rnn.kernels.optim import apply_update, clip_factor, global_norm, mean_gradient
+from mr_rnn.kernels.optim import clip_factor, global_norm, mean_gradient, update_slabs
 from mr_rnn.kernels.rows import Rows
 from mr_rnn.tasks.shard import Shard
 from mr_rnn.tasks.totals import STATS_KEY, loss_packet
@@ -65,7 +66,8 @@ def _gradient(total):
 def reduce_update(model, key, total):
     """(param name, summed packet) -> (param name, the updated block)"""
     grad, grad_sq = mean_gradient(_gradient(total), total.scalars['count'])
-    yield key, updated_block(model, key, grad, grad_sq)
+    for packet in updated_block(model, key, grad, grad_sq):
+        yield key, packet
 
 
 def reduce_share_norms(model, key, total):
@@ -83,14 +85,26 @@ def reduce_clip_and_update(model, key, total):
     factor = clip_factor(global_norm(norms), model.config.optimizer.clip_norm)
     grad = _gradient(total)
     grad = Rows(grad.ids, grad.values * factor) if isinstance(grad, Rows) else grad * factor
-    yield key, updated_block(model, key, grad, norms[key])
+    for packet in updated_block(model, key, grad, norms[key]):
+        yield key, packet
 
 
 def updated_block(model, name, grad, grad_sq):
-    """One optimizer step of block ``name``: {grad_sq} + {param, optim.<state>}.
-    A Rows gradient updates the block as its dense form would (optim.apply_update)."""
-    param, state = apply_update(model.config.optimizer, model.params[name], grad,
-                                model.optim_state[name], step=model.optim_step + 1, lr=model.lr(),
-                                id_axis=id_axes(model.spec).get(name, 0))
-    return Packet({'grad_sq': grad_sq},
-                  {'param': param, **{OPTIM_PREFIX + k: v for k, v in state.items()}})
+    """One optimizer step of block ``name``: packets of {grad_sq} + {param, optim.<state>}.
+    A Rows gradient updates the block as its dense form would (optim.apply_update).
+
+    A block larger than a slab (optim.SLAB_BYTES of float64 per array) comes
+    as one packet per slab of its rows, each computed, encoded and written
+    before the next: a vocabulary-sized block and its float64 state are never
+    held a second time, as temporaries or as one encoded line (docs/design.md
+    §3.7). Such a packet's scalars say where its rows go, ``start`` and the
+    block's ``rows``; the first also holds ``grad_sq``."""
+    param = model.params[name]
+    for start, new_param, state in update_slabs(
+            model.config.optimizer, param, grad, model.optim_state[name],
+            step=model.optim_step + 1, lr=model.lr(), id_axis=id_axes(model.spec).get(name, 0)):
+        scalars = {'grad_sq': grad_sq} if start == 0 else {}
+        if len(new_param) < len(param):
+            scalars.update(start=start, rows=len(param))
+        yield Packet(scalars, {'param': new_param,
+                               **{OPTIM_PREFIX + k: v for k, v in state.items()}})
