@@ -105,6 +105,30 @@ def test_the_sparse_gradient_is_the_rows_of_the_dense_one():
     assert np.array_equal(rows.dense((V, E)), dense)
 
 
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+@pytest.mark.parametrize('gates', [1, 3])
+def test_per_id_sums_are_the_products_with_ones_bit_for_bit(dtype, gates):
+    # ids met once, twice and more often, zeros of both signs among the values
+    from mr_rnn.kernels.lookup import _sum_by_id
+    rng = np.random.default_rng(gates)
+    B, T, W = 6, 9, 5
+    mask = np.arange(T)[None, :] < rng.integers(1, T + 1, size=B)[:, None]
+    x = rng.zipf(1.5, size=(B, T)) % 40
+    grad = rng.normal(size=(gates, T * B, W)).astype(dtype)
+    grad[rng.random(grad.shape) < 0.2] = 0.0
+    grad[rng.random(grad.shape) < 0.2] = -0.0
+    ids, sums = _sum_by_id(grad, Batch(x, mask, None))
+    reach = (np.logical_or.accumulate(mask[:, ::-1], axis=1)[:, ::-1]).T.reshape(-1)
+    flat = x.T.reshape(-1)
+    counts = [int(np.sum(reach & (flat == i))) for i in ids]
+    assert {1, 2} <= set(counts) and max(counts) > 2
+    assert np.array_equal(ids, np.unique(flat[reach]))
+    for i, got in zip(ids, sums):
+        at = np.flatnonzero(reach & (flat == i))
+        want = np.matmul(np.ones(len(at), dtype), grad[:, at])
+        assert got.dtype == dtype and got.tobytes() == want.tobytes(), i
+
+
 def embedded_model(cell, layers, per_step):
     from mr_rnn.config import ModelConfig, TrainConfig
     from mr_rnn.data.schema import DataSchema

@@ -183,6 +183,37 @@ def test_local_training_on_touched_rows_is_the_dense_local_training(optimizer):
     np.testing.assert_allclose(mean, weighted_param / dense.count, rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize('optimizer', sorted(n for n in STATE_NAMES if n != 'adamw'))
+@pytest.mark.parametrize('embed', [0, 4])
+def test_local_training_on_most_rows_is_the_dense_local_training(optimizer, embed):
+    # a batch touches at most 30 of the 60 ids: the first step takes the few
+    # rows touched, the later ones most of the block and put back the others
+    spec = NetworkSpec('gru', 60, 4, 1, 3, True, 'last_step', 'xent', embed)
+    params = init_params(spec, 1, np.float64)
+    config = OptimizerConfig(name=optimizer, lr=0.05)
+    runs = {}
+    for sparse in (False, True):
+        local = LocalTraining(params, spec, {n: {} for n in params}, config, 0.05, 0,
+                              local_steps=10, keep_state=False, sparse=sparse)
+        for batch in token_batches(np.random.default_rng(6), 60, np.arange(1, 56), batches=6):
+            local.add(batch)
+        local.train()
+        runs[sparse] = local
+    dense, rows = runs[False], runs[True]
+    name, axis = ('embedding.weight', 0) if embed else ('rnn.weight_ih_l0', 1)
+    touched = rows.touched[name]
+    assert 30 < len(touched) < 56
+    for n in params:
+        assert np.array_equal(rows.params[n], dense.params[n]), n
+        for k in rows.state[n]:
+            assert np.array_equal(rows.state[n][k], dense.state[n][k]), (n, k)
+    untouched = np.setdiff1d(np.arange(60), touched)
+    assert np.array_equal(np.take(rows.params[name], untouched, axis),
+                          np.take(params[name], untouched, axis))
+    change, _ = rows.weighted()[name]
+    assert np.array_equal(change.ids, touched)
+
+
 def test_row_average_touched_is_each_rows_mean_over_the_tasks_that_touched_it():
     spec = NetworkSpec('lstm', 300, 4, 1, 3, True, 'last_step', 'xent')
     params = init_params(spec, 0, np.float64)

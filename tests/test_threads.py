@@ -10,10 +10,12 @@ from blas_threads_job import MRBlasThreads
 from helpers import train
 from mr_rnn.driver.runner import run_job
 from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS
+from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.jobs.mrjob_internals import map_task_count
 from mr_rnn.kernels import accumulate
 from mr_rnn.kernels.accumulate import GradientSum
+from mr_rnn.kernels.local_training import LocalTraining
 from mr_rnn.kernels.network import NetworkSpec, init_params, loss_and_grads
 from mr_rnn.kernels.parallel import ThreadPool
 from test_kernels import H, make_batch, make_spec, random_params, sub_batch
@@ -140,6 +142,34 @@ def test_inline_gradient_job_with_two_threads_is_bitwise_one_thread(tmp_path):
         assert packet.scalars == outputs['2'][key].scalars, key
         for name, array in packet.arrays.items():
             assert np.array_equal(array, outputs['2'][key].arrays[name]), (key, name)
+
+
+def blas_threads():
+    from threadpoolctl import threadpool_info
+    return {lib['num_threads'] for lib in threadpool_info() if lib['user_api'] == 'blas'}
+
+
+def test_inline_average_job_trains_on_one_blas_thread_then_gives_them_back(tmp_path, monkeypatch):
+    text = tmp_path / 'text.txt'
+    with open(TEXT, 'rb') as f:
+        text.write_bytes(f.read(5_000).rpartition(b'\n')[0] + b'\n')
+    run = tmp_path / 'run'
+    assert train(run, [str(text)], '--hidden', '4', '--seq-len', '20', '--mode', 'average',
+                 '--max-iter', '0') == 0
+    checkpoint = str(run / 'checkpoints' / 'iter-000000.npz')
+    seen = []
+    real_train = LocalTraining.train
+    monkeypatch.setattr(LocalTraining, 'train',
+                        lambda self: seen.append(blas_threads()) or real_train(self))
+    before = blas_threads()
+    for threads in ('1', '2'):
+        job = MRAverageStep(args=['--format', 'text', '--checkpoint', checkpoint, '--num-cores', '1',
+                                  '--threads', threads, str(text)])
+        with job.make_runner() as runner:
+            runner.run()
+        assert blas_threads() == before
+    # --threads 1 (every runner but inline) leaves the task's environment as it is
+    assert seen == [before, {1}]
 
 
 def test_inline_gradient_job_reads_each_input_file_in_one_map_task(tmp_path):

@@ -114,6 +114,9 @@ class RecordJob(RunnerChoice):
 class ModelJob(RecordJob):
     """A job whose tasks read a checkpoint's model (``--checkpoint``)."""
     THREADED = False        # its map task sums on a thread pool with --threads > 1
+    # its map task is one sequence of steps whose products are small: with
+    # --threads > 1 (inline), BLAS gets one thread, as a task of every other runner does
+    ONE_BLAS_THREAD = False
 
     def configure_args(self):
         super().configure_args()
@@ -153,13 +156,15 @@ class ModelJob(RecordJob):
     def start_threads(self):
         """The process's thread pool for a THREADED job with --threads > 1,
         BLAS limited to one thread per worker until ``stop_threads()`` (every
-        worker runs its own BLAS calls); else None."""
+        worker runs its own BLAS calls); else None. A ONE_BLAS_THREAD job
+        with --threads > 1 gets no pool, and BLAS limited to one thread
+        until ``stop_threads()``."""
         self.blas_limits = None
-        if not (self.THREADED and self.options.threads > 1):
+        if self.options.threads <= 1 or not (self.THREADED or self.ONE_BLAS_THREAD):
             return None
         pool, blas = thread_pool(self.options.threads)
         self.blas_limits = blas.limit(limits=1, user_api='blas')
-        return pool
+        return pool if self.THREADED else None
 
     def stop_threads(self):
         if self.blas_limits is not None:

@@ -22,6 +22,10 @@ from mr_rnn.tasks.totals import combine, reduce_blocks
 
 class MRAverageStep(ModelJob):
     SPLITS = PER_CORE
+    # the inner steps run one after another, each a few products of (batch,
+    # hidden) rows: a second BLAS thread only waits for its core, and on a
+    # busy machine made a round several times slower (docs/design.md §7)
+    ONE_BLAS_THREAD = True
     INTERNAL_PROTOCOL = PacketProtocol
     OUTPUT_PROTOCOL = PacketProtocol
 
@@ -34,6 +38,7 @@ class MRAverageStep(ModelJob):
 
     def mapper_init_training(self):
         self.load_model()
+        self.start_threads()
         self.task = AverageMap(self.model, self.routing())
 
     def mapper_final_emit_weights(self):
@@ -41,6 +46,7 @@ class MRAverageStep(ModelJob):
            -> (param name, {weight} + {param, optim.<state>: times weight})
            -> (VAL_KEY, {loss_sum, count, ...}) with --with-val: the broadcast weights' loss"""
         yield from self.task.finish()
+        self.stop_threads()
         self.count_records(self.task.stats)
 
     # combiner: totals.combine, (key, packets) -> (key, their sum)

@@ -62,6 +62,10 @@ class LocalTraining:
             else {}
         self.start = {n: params[n] for n in self.id_blocks}      # θ_k, to send what changed
         self.touched = {n: np.zeros(0, np.int64) for n in self.id_blocks}
+        # the same rows as a mask over the block's ids, and the gradient as a
+        # whole block (zero but in the rows being stepped), for step_touched_rows
+        self.is_touched = {n: np.zeros(params[n].shape[a], bool) for n, a in self.id_blocks.items()}
+        self.whole_grad = {}
         # the inner state: the checkpoint's (averaged over the tasks of the last
         # round), or zeros when it is reset every round (keep_state False)
         self.keep_state = keep_state
@@ -168,18 +172,47 @@ class LocalTraining:
 
     def step_touched_rows(self, name, rows, factor):
         """The dense step of block ``name`` on the rows touched so far (the
-        others have zero gradient and zero state: they stay)."""
+        others have zero gradient and zero state: they stay).
+
+        Few rows touched: those rows are gathered, stepped and written back.
+        Once they are most of the block (soon, on a shard of a few passes),
+        gathering and writing back cost more than the step: the whole block
+        is stepped, and the rows not touched yet are put back as they were.
+        Either way each touched element goes through the same expression of
+        apply_update, so the result is bitwise the same."""
+        axis = self.id_blocks[name]
+
         def at_ids(array):
-            return np.moveaxis(array, self.id_blocks[name], 0)
-        touched = self.touched[name] = np.union1d(self.touched[name], rows.ids)
-        grad = np.zeros((len(touched),) + rows.values.shape[1:], np.float64)
-        grad[np.searchsorted(touched, rows.ids)] = rows.values * factor
-        state = {k: at_ids(v)[touched] for k, v in self.state[name].items()}
-        param, state = apply_update(self.config, at_ids(self.params[name])[touched], grad, state,
-                                    step=self.step + self.steps, lr=self.lr)
-        at_ids(self.params[name])[touched] = param
-        for k, v in state.items():
-            at_ids(self.state[name][k])[touched] = v
+            return np.moveaxis(array, axis, 0)
+        is_touched = self.is_touched[name]
+        if not is_touched[rows.ids].all():
+            is_touched[rows.ids] = True
+            self.touched[name] = np.flatnonzero(is_touched)
+        touched = self.touched[name]
+        step = self.step + self.steps
+        if 2 * len(touched) <= len(is_touched):
+            grad = np.zeros((len(touched),) + rows.values.shape[1:], np.float64)
+            grad[np.searchsorted(touched, rows.ids)] = rows.values * factor
+            state = {k: at_ids(v)[touched] for k, v in self.state[name].items()}
+            param, state = apply_update(self.config, at_ids(self.params[name])[touched], grad,
+                                        state, step=step, lr=self.lr)
+            at_ids(self.params[name])[touched] = param
+            for k, v in state.items():
+                at_ids(self.state[name][k])[touched] = v
+            return
+        untouched = np.flatnonzero(~is_touched)
+        kept = at_ids(self.params[name])[untouched]
+        grad = self.whole_grad.get(name)
+        if grad is None:
+            grad = self.whole_grad[name] = np.zeros(self.params[name].shape, np.float64)
+        at_ids(grad)[rows.ids] = rows.values * factor
+        param, state = apply_update(self.config, self.params[name], grad, self.state[name],
+                                    step=step, lr=self.lr)
+        at_ids(grad)[rows.ids] = 0.0
+        at_ids(param)[untouched] = kept
+        for v in state.values():
+            at_ids(v)[untouched] = 0.0
+        self.params[name], self.state[name] = param, state
 
     def weighted(self):
         """{name: (param * count, {state: state * count})}: reducers add and

@@ -58,7 +58,11 @@ def _sum_by_id(grad, batch):
 
     Sort the rows by id once, then one contiguous row sum per distinct id (a
     matrix-vector product with ones): several times faster than np.add.at,
-    np.add.reduceat or a product with the one-hot matrix.
+    np.add.reduceat or a product with the one-hot matrix. Most ids of a
+    batch of words occur once or twice (60% and 16% of them on the spam
+    documents), and a call per id is then mostly numpy's overhead: their
+    sums are taken all at once, 0 + a and (0 + a) + b, the one rounding that
+    any order of the product's adds gives.
     """
     mask = np.asarray(batch.mask, bool)
     ids = np.swapaxes(np.asarray(batch.x), 0, 1).reshape(-1)
@@ -72,6 +76,16 @@ def _sum_by_id(grad, batch):
     rows = np.take(grad, order, axis=1)                            # (G, N, W) grouped by id
     ones = np.ones(len(order), grad.dtype)
     sums = np.empty((len(starts), grad.shape[0], grad.shape[2]), grad.dtype)
-    for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
+    counts = ends - starts
+    once, twice = np.flatnonzero(counts == 1), np.flatnonzero(counts == 2)
+    first = np.take(rows, starts[once], axis=1)                    # (G, n1, W)
+    first += 0.0                                                   # -0 + 0 = 0, as 0 + a
+    sums[once] = first.transpose(1, 0, 2)
+    pair = np.take(rows, starts[twice], axis=1)
+    pair += 0.0
+    pair += np.take(rows, starts[twice] + 1, axis=1)
+    sums[twice] = pair.transpose(1, 0, 2)
+    for k in np.flatnonzero(counts > 2).tolist():
+        start, end = int(starts[k]), int(ends[k])
         np.matmul(ones[start:end], rows[:, start:end], out=sums[k])
     return sorted_ids[starts], sums
