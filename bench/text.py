@@ -105,7 +105,8 @@ def tfidf_lr(train, test):
 def mr_rnn_flags(args):
     return ['--tokens', 'words', '--case', 'lower', '--embed', str(args.embed), '--cell', args.cell,
             '--hidden', str(args.hidden), '--max-len', str(args.max_len), '--mode', args.mode,
-            '--pool', args.pool, '--lr', str(args.lr), '--max-iter', str(args.max_iter)]
+            '--pool', args.pool, '--lr', str(args.lr), '--schedule', args.schedule,
+            '--max-iter', str(args.max_iter)]
 
 
 def mr_rnn(args, train, test, out):
@@ -288,7 +289,9 @@ def parse_args(argv=None):
     p.add_argument('--mode', default='average', choices=('average', 'gradient'))
     p.add_argument('--pool', default='max', choices=('last', 'mean', 'max'),
                    help="mr-rnn train's --pool, and what the PyTorch model's head reads")
-    p.add_argument('--lr', type=float, default=0.005)
+    p.add_argument('--lr', type=float, default=0.01)
+    p.add_argument('--schedule', default='cosine', choices=('constant', 'cosine'),
+                   help="mr-rnn train's; the PyTorch loop keeps its lr, as a plain loop does")
     p.add_argument('--seed', type=int, default=0, help='PyTorch: initial weights and batch order')
     args = p.parse_args(argv)
     if args.smoke:

@@ -5,10 +5,11 @@ a test sets the variable; neither is a user setting.
     MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER   the first mapper or reducer task
         (of any job, or of class JOB) fails, once: the marker file, created
         atomically, says it has (tests/test_faults.py: job retries)
-    MR_RNN_TEST_HOLD_TASK=[JOB.]PHASE:FIFO   every such mapper or reducer task
-        waits, before its first record, until the test has opened and closed
-        the other end of the fifo, so that a test can kill the driver inside a
-        round's job, knowing it is inside one (tests/test_checkpoints.py)
+    MR_RNN_TEST_HOLD_TASK=[JOB.]PHASE:FIFO[,...]   every such mapper or reducer
+        task waits, before its first record, until the test has opened and
+        closed the other end of the fifo, so that a test can kill the driver
+        inside a job, knowing it is inside one (tests/test_checkpoints.py,
+        tests/test_faults.py); several, comma-separated, each with its fifo
     MR_RNN_TEST_HOLD_CHECKPOINT=FIFO   every checkpoint write is held open, its
         bytes written and before the rename, until the test has opened and
         closed the other end of the fifo, so that a test can kill the driver
@@ -29,10 +30,11 @@ def fail_once(job_name, phase):
 
 
 def hold_task(job_name, phase):
-    what, _, fifo = os.environ.get('MR_RNN_TEST_HOLD_TASK', '').partition(':')
-    if fifo and what in (phase, f'{job_name}.{phase}'):
-        with open(fifo, 'rb') as f:
-            f.read()
+    for entry in filter(None, os.environ.get('MR_RNN_TEST_HOLD_TASK', '').split(',')):
+        what, _, fifo = entry.partition(':')
+        if fifo and what in (phase, f'{job_name}.{phase}'):
+            with open(fifo, 'rb') as f:
+                f.read()
 
 
 def hold_checkpoint_write():

@@ -8,8 +8,11 @@ newest one to the very weights an uninterrupted run ends with.
 Two switches, read only where a test needs them:
 MR_RNN_TEST_HOLD_CHECKPOINT=FIFO holds each checkpoint write open (after the
 bytes are written, before the rename) until the test has opened and closed the
-fifo's other end (Gate), so that a kill lands inside a write for certain, and
-MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER fails the first mapper or reducer task.
+fifo's other end (Gate), so that a kill lands inside a write for certain;
+MR_RNN_TEST_HOLD_TASK=MRDescribeData.mapper:FIFO,MREvaluate.mapper:FIFO does
+the same to the describe job's and the final evaluation's map tasks, moments
+too short to be sure of hitting by time on a loaded machine;
+and MR_RNN_TEST_FAIL_ONCE=[JOB.]PHASE:MARKER fails the first mapper or reducer task.
 """
 import glob
 import os
@@ -51,9 +54,10 @@ def temporaries(run):
 
 
 class Gate:
-    """The test's end of MR_RNN_TEST_HOLD_CHECKPOINT: lets every checkpoint write
-    through at once, except the first after ``hold()``, which stays open, its
-    temporary file written, until ``release()``."""
+    """The test's end of MR_RNN_TEST_HOLD_CHECKPOINT (or _TASK): lets every
+    checkpoint write (or task) through at once, except the first after
+    ``hold()``, which stays open, its temporary file written, until
+    ``release()``."""
 
     def __init__(self, path):
         os.mkfifo(path)
@@ -89,27 +93,32 @@ class Gate:
         os.close(fd)
 
 
-def kill_at(proc, moment, gate):
-    """SIGKILL ``proc`` at ``moment``: ('time', seconds after it started) or ('write', _),
-    while it is inside a checkpoint write (held open by ``gate``). False if it ended first."""
+def kill_at(proc, moment, gates):
+    """SIGKILL ``proc`` at ``moment``: ('time', seconds after it started), or
+    (KIND, _) while it is held at ``gates[KIND]`` ('write': inside a checkpoint
+    write; 'start': in the describe job's map task; 'evaluation': in the final
+    evaluation's). False if it ended first."""
     kind, seconds = moment
     started = time.monotonic()
-    if kind == 'write':
+    gate = gates.get(kind)
+    if gate is not None:
         gate.hold()
     while proc.poll() is None:
         if kind == 'time' and time.monotonic() - started >= seconds:
             break
-        if kind == 'write' and gate.holding.wait(0.01):
+        if gate is not None and gate.holding.wait(0.01):
             break
         assert time.monotonic() - started < 120, 'the driver hangs'
         if kind == 'time':
             time.sleep(0.002)
     else:
-        gate.release()
+        if gate is not None:
+            gate.release()
         return False
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    gate.release()
+    if gate is not None:
+        gate.release()
     # it may have ended by itself between poll() and the signal: then it was not killed
     return proc.returncode == -signal.SIGKILL
 
@@ -160,31 +169,44 @@ def test_driver_killed_at_20_random_moments_resumes_to_the_same_weights(tmp_path
     expected_best = load_arrays(straight / 'best.npz')
     expected_losses = [r['train_loss'] for r in metrics(straight)]
 
-    # every fourth kill waits for a checkpoint write; the others come at a random time,
-    # from the imports at start-up, through the describe job, to the last evaluation;
-    # what each one hit is read afterwards, and the kills go on until each kind is hit
+    # every fourth kill waits for a checkpoint write, and while the start (a run's
+    # describe job) or the final evaluation has not been hit, one in eight waits
+    # for it (a resumed process has no describe job: it runs to its end, and the
+    # next run's first process is held); the others come
+    # at a random time, from the imports at start-up, through the describe job, to
+    # the last evaluation; what each one hit is read afterwards, and the kills go
+    # on until each kind is hit
     def aim(kills):
         if len(kills) >= KILLS and everything_hit(kills) or len(kills) >= MAX_KILLS:
             return None                         # no more: the run goes to its end
+        hits = {what for _, what in kills}
         if len(kills) % 4 == 1:
             return ('write', None)
+        if len(kills) % 8 == 3 and 'start' not in hits:
+            return ('start', None)
+        if len(kills) % 8 == 7 and 'evaluation' not in hits:
+            return ('evaluation', None)
         return ('time', rng.uniform(0.03, 0.6) * duration)
 
-    gate = Gate(tmp_path / 'gate')
-    env['MR_RNN_TEST_HOLD_CHECKPOINT'] = gate.path
+    gates = {kind: Gate(tmp_path / f'{kind}-gate') for kind in ('write', 'start', 'evaluation')}
+    env['MR_RNN_TEST_HOLD_CHECKPOINT'] = gates['write'].path
+    env['MR_RNN_TEST_HOLD_TASK'] = (f'MRDescribeData.mapper:{gates["start"].path},'
+                                    f'MREvaluate.mapper:{gates["evaluation"].path}')
     try:
-        kills, runs = kill_repeatedly(tmp_path, data, env, aim, gate, expected,
+        kills, runs = kill_repeatedly(tmp_path, data, env, aim, gates, expected,
                                       expected_best, expected_losses)
     finally:
-        gate.stop()
+        for gate in gates.values():
+            gate.stop()
     print(f'{len(kills)} kills in {runs} runs (aimed at, hit):', kills)
     assert len(kills) >= KILLS
-    # every kill that waited for a write came inside one: a temporary file was left
-    assert all(what == 'write' for kind, what in kills if kind == 'write'), kills
+    # every kill that waited at a gate came where it waited: inside a write (a
+    # temporary file was left), in the describe job, or in the final evaluation
+    assert all(what == kind for kind, what in kills if kind in gates), kills
     assert everything_hit(kills), f'after {len(kills)} kills, not every kind was hit: {kills}'
 
 
-def kill_repeatedly(tmp_path, data, env, aim, gate, expected, expected_best,
+def kill_repeatedly(tmp_path, data, env, aim, gates, expected, expected_best,
                     expected_losses):
     """Kill runs where aim(kills) says, resume them to the end, and note what each
     kill hit; (kills: [(aimed at, hit)], runs)."""
@@ -198,7 +220,7 @@ def kill_repeatedly(tmp_path, data, env, aim, gate, expected, expected_best,
             with open(log_path, 'w') as log:
                 proc = subprocess.Popen(train_command(run, None if resume else data),
                                         env=env, stdout=log, stderr=subprocess.STDOUT)
-                killed = kill_at(proc, moment or ('time', 1e9), gate)   # None: to the end
+                killed = kill_at(proc, moment or ('time', 1e9), gates)  # None: to the end
             log = log_path.read_text()
             assert 'skipping' not in log and 'Traceback' not in log, log
             if resume and 'resuming' in log:    # from the newest checkpoint, always
