@@ -271,3 +271,19 @@ def free_when_ended(proc, fifo):
     fds = []
     threading.Thread(target=watch, daemon=True).start()
     return fds
+
+
+def test_average_mode_with_the_inline_runners_records_per_task_gives_its_weights(
+        spark, work, node):
+    """Average mode depends on which records each map task trains on (§5):
+    one partition (-D spark.default.parallelism=1) holds every record in
+    input order, as the inline runner's one map task does, and gives its
+    weights."""
+    data = h.first_lines(h.DIGITS, work / 'digits-average.jsonl', 120)
+    flags = [*ROUNDS, '--mode', 'average', '--local-steps', '5']
+    inline, run = str(work / 'average-inline'), str(work / 'average-spark')
+    h.ok(h.mr_rnn('train', data, '--out', inline, *flags))
+    h.ok(h.mr_rnn('train', data, '--out', run, *flags, '-r', 'spark', '-c',
+                  spark_conf(work, node), '-D', 'spark.default.parallelism=1', cwd=work))
+    for k in (1, 2, 3):
+        h.assert_same_weights(inline, run, iteration=k)
