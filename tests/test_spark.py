@@ -1,7 +1,8 @@
-"""mr-rnn on Spark: mrjob's spark runner, pyspark (the `spark` extra) in
-local[2] mode, with the repository's mrjob.conf `spark` section -- only the
-interpreter path changed to a Python that has numpy but not mr_rnn, mrjob or
-pyspark, so the executors import mr_rnn from the zip the job ships.
+"""mr-rnn on Spark: one Spark application per run (docs/design.md §4), pyspark
+(the `spark` extra) in local[2] mode, started with what mrjob's spark runner
+makes of the repository's mrjob.conf `spark` section -- only the interpreter
+path changed to a Python that has numpy but not mr_rnn, mrjob or pyspark, so
+the executors import mr_rnn from the zip the driver ships.
 
 Without pyspark or Java 17 these tests are skipped with the reason; with
 CI set (see conftest.in_ci) that is a failure instead.

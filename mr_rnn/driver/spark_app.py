@@ -111,6 +111,8 @@ class SparkApp:
             try:
                 try:
                     return action()
+                except JobFailed:
+                    raise
                 except Exception as e:
                     raise JobFailed(spark_failure_message(name, e)) from e
             except JobFailed as e:
