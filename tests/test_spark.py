@@ -288,3 +288,40 @@ def test_average_mode_with_the_inline_runners_records_per_task_gives_its_weights
                   spark_conf(work, node), '-D', 'spark.default.parallelism=1', cwd=work))
     for k in (1, 2, 3):
         h.assert_same_weights(inline, run, iteration=k)
+
+
+def test_validation_sampling_and_compressed_folders_on_spark(spark, work, node):
+    """A folder of gzip and bzip2 parts (jsonl) and of a gzip csv series,
+    --val files, and --sample-fraction's per-round sample: the kept records
+    are routed and sampled every round as on the inline runner."""
+    import bz2
+    import gzip
+    lines = open(h.DIGITS, 'rb').read().splitlines(keepends=True)
+    parts = work / 'parts'
+    parts.mkdir()
+    (parts / 'a.jsonl.gz').write_bytes(gzip.compress(b''.join(lines[:60])))
+    (parts / 'b.jsonl.bz2').write_bytes(bz2.compress(b''.join(lines[60:120])))
+    val = h.first_lines(os.path.join(h.ROOT, 'sample_data', 'sequences', 'digits-val.jsonl'),
+                        work / 'val-40.jsonl', 40)
+    flags = [*ROUNDS, '--val', val, '--sample-fraction', '0.5']
+    inline, run = str(work / 'sampled-inline'), str(work / 'sampled-spark')
+    h.ok(h.mr_rnn('train', str(parts), '--out', inline, *flags))
+    h.ok(h.mr_rnn('train', str(parts), '--out', run, *flags, '-r', 'spark', '-c',
+                  spark_conf(work, node), cwd=work))
+    for k in (1, 2, 3):
+        h.assert_same_weights(inline, run, iteration=k)
+    want, got = h.metrics(inline), h.metrics(run)
+    assert [r['records'] for r in got] == [r['records'] for r in want]
+    assert len({r['records'] for r in got[:-1]}) > 1          # a new sample each round
+    for a, b in zip(want, got):
+        assert abs(a['val_loss'] - b['val_loss']) <= 1e-9 * abs(a['val_loss'])
+
+    series = work / 'series'
+    series.mkdir()
+    csv = os.path.join(h.ROOT, 'sample_data', 'timeseries', 'us_macro_quarterly.csv')
+    (series / 'macro.csv.gz').write_bytes(gzip.compress(open(csv, 'rb').read()))
+    inline, run = str(work / 'csv-gz-inline'), str(work / 'csv-gz-spark')
+    h.ok(h.mr_rnn('train', str(series), '--out', inline, *ROUNDS, '--window', '8'))
+    h.ok(h.mr_rnn('train', str(series), '--out', run, *ROUNDS, '--window', '8', '-r', 'spark',
+                  '-c', spark_conf(work, node), cwd=work))
+    h.assert_same_weights(inline, run, iteration=3)
