@@ -66,8 +66,13 @@ class SparkApp:
     def context(self):
         if self.sc is not None:
             return self.sc
-        from pyspark import SparkConf, SparkContext
-        from pyspark.java_gateway import launch_gateway
+        try:
+            from pyspark import SparkConf, SparkContext
+            from pyspark.java_gateway import launch_gateway
+        except ImportError:
+            raise JobFailed("-r spark runs the Spark application in this process, which "
+                            "needs pyspark (of the cluster's Spark version): "
+                            "pip install -e '.[spark]'") from None
         home = os.path.dirname(os.path.dirname(os.path.realpath(self.submit[0])))
         env = {'PYSPARK_SUBMIT_ARGS': shlex.join([*self.args, 'pyspark-shell']),
                # the executors' Python: python_bin, as mrjob's runner sets it

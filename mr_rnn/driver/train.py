@@ -1,5 +1,6 @@
 """The training loop: one MapReduce job per round, until a stopping rule holds
-(docs/design.md §2, §9).
+(docs/design.md §2, §9); on Spark, one pass of the run's one Spark application
+per round instead (driver/spark_app.py, §4), with the same map and reduce.
 
     describe the data (one pass) -> schema -> initial weights = checkpoint 0
     for k = 0, 1, ...:  a training job on checkpoint k -> loss(k), val_loss(k), checkpoint k+1
