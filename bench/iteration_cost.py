@@ -3,6 +3,7 @@
     python bench/iteration_cost.py [--records 200[,1437...]] [--iterations 3]
                                    [--runners inline,local,hadoop-local,yarn,spark]
                                    [--val 50] [--before /path/to/older/checkout]
+                                   [--fixed-cost]
 
 Trains the same small model (LSTM, hidden 8, float64, first N records of
 sample_data/sequences/digits-train.jsonl) on every runner and prints a
@@ -12,9 +13,15 @@ iterations, and the final evaluate job).
 
 With ``--val N`` every runner also trains with the first N records of
 digits-val.jsonl as --val (validation inside each round's job), right after
-the run without; ``--before DIR`` adds a third run with --val using the
-mr_rnn of another checkout (one that ran a separate evaluate job per round),
-so the three are measured side by side, interleaved, on the same machine.
+the run without. ``--before DIR`` adds, for every runner, the same runs with
+the mr_rnn of another checkout (before a change: one that ran a separate
+evaluate job per round, or one job per round on Spark), so that both are
+measured side by side, interleaved, on the same machine.
+
+``--fixed-cost`` is the question of docs/running-on-hadoop.md's "fixed cost
+of a round": a tiny model (GRU, hidden 4) on the first 200 records, 10
+rounds, median seconds per round; it sets --records 200 and --iterations 10
+unless they are given.
 
 Hadoop runs use the jars of tests/hadoop (Java 17; Maven once) and the
 repository's mrjob.conf `hadoop` section; YARN uses the single-node cluster of
@@ -47,8 +54,10 @@ WHAT = {
     'local': "mrjob's local runner: a process per task",
     'hadoop-local': "Hadoop Streaming, LocalJobRunner (no cluster)",
     'yarn': 'Hadoop Streaming on YARN + HDFS (single node)',
-    'spark': "mrjob's spark runner, local[2]",
+    'spark': 'one Spark application per run, local[2]',
 }
+# --fixed-cost: the model is tiny, so a round's time is its fixed cost
+TINY = ['--cell', 'gru', '--hidden', '4']
 
 
 class Unavailable(Exception):
@@ -63,10 +72,12 @@ def hadoop_lib():
     return lib
 
 
-def train(runner, data, out, work, iterations, python, cluster_env=None, val=None, code=None):
-    """Run one training (with --val ``val``; with the mr_rnn of checkout ``code``);
-    returns (seconds of each iteration, seconds of the whole run)."""
-    args = ['train', data, '--out', out, *h.TRAIN]
+def train(runner, data, out, work, iterations, python, cluster_env=None, val=None, code=None,
+          model=()):
+    """Run one training (with --val ``val``; with the mr_rnn of checkout ``code``;
+    ``model``: flags that replace h.TRAIN's); returns (seconds of each iteration,
+    seconds of the whole run)."""
+    args = ['train', data, '--out', out, *h.TRAIN, *model]
     args[args.index('--max-iter') + 1] = str(iterations)
     env, cwd = h.clean_env(), tempfile.mkdtemp(dir=work, prefix=f'{runner}-cwd-')
     if runner in ('inline', 'local'):
@@ -100,10 +111,13 @@ def train(runner, data, out, work, iterations, python, cluster_env=None, val=Non
             h.hadoop(cluster_env, 'fs', '-put', '-f', val, hdfs_val)
             val = f'hdfs://{hdfs_val}'
         args += ['--val', val]
+    driver = h.DRIVER
     if code:
-        env = dict(env, PYTHONPATH=env['PYTHONPATH'].replace(h.ROOT, os.path.abspath(code), 1))
+        # the driver imports that checkout's mr_rnn (and ships it), not this one's
+        driver = driver.replace(repr(h.ROOT), repr(os.path.abspath(code)))
     started = time.time()
-    done = h.mr_rnn(*args, env=env, cwd=cwd)
+    done = subprocess.run([sys.executable, '-c', driver, *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=3600)
     total = time.time() - started
     if done.returncode:
         raise RuntimeError(f'{runner}: mr-rnn failed:\n{done.stderr[-3000:]}')
@@ -121,17 +135,26 @@ def java_line():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--records', default=str(h.RECORDS),
-                   help='records of digits-train (1437 in all); several: 200,1437')
-    p.add_argument('--iterations', type=int, default=3, help='gradient iterations per run')
+    p.add_argument('--records', default=None,
+                   help=f'records of digits-train (1437 in all); several: 200,1437 '
+                   f'(default {h.RECORDS})')
+    p.add_argument('--iterations', type=int, default=None,
+                   help='gradient iterations per run (default 3)')
     p.add_argument('--runners', default=','.join(RUNNERS),
                    help=f'comma-separated, of {", ".join(RUNNERS)}')
     p.add_argument('--val', type=int, default=0, metavar='N',
                    help='also time runs with the first N records of digits-val.jsonl as --val')
-    p.add_argument('--before', metavar='DIR', help='with --val: also time --val with the '
-                   'mr_rnn of this checkout')
+    p.add_argument('--before', metavar='DIR', help='also time every run with the mr_rnn '
+                   'of this checkout')
+    p.add_argument('--fixed-cost', action='store_true',
+                   help='a tiny model (GRU 4), 200 records, 10 rounds: the fixed cost of a round')
     a = p.parse_args()
+    a.records = a.records or str(h.RECORDS)
+    a.iterations = a.iterations or (10 if a.fixed_cost else 3)
+    model = TINY if a.fixed_cost else []
     variants = [('', None, None)]
+    if a.before:
+        variants.append(('before', None, a.before))
     if a.val:
         variants.append(('with --val', 'val', None))
         if a.before:
@@ -167,17 +190,16 @@ def main():
                         results[runner, size, label] = train(
                             runner, data, out, work, a.iterations, python,
                             gateway if runner == 'yarn' else None,
-                            val if with_val else None, code)
+                            val if with_val else None, code, model)
                     except Unavailable as e:
                         results[runner, size, label] = str(e)
 
-    print(f'Wall time per training iteration (one MapReduce job each, median of '
-          f'{a.iterations}): LSTM, hidden 8, float64, on the first N records of '
-          f'digits-train.jsonl (sequences of 8 steps of 8 values).\n')
+    what = 'GRU, hidden 4' if a.fixed_cost else 'LSTM, hidden 8'
+    print(f'Wall time per training iteration (median of {a.iterations}): {what}, float64, '
+          f'on the first N records of digits-train.jsonl (sequences of 8 steps of 8 values).'
+          + (f' "before": the mr_rnn of {a.before}.' if a.before else '') + '\n')
     if a.val:
-        print(f'With --val: the first {a.val} records of digits-val.jsonl'
-              + (f'; "before": the mr_rnn of {a.before}, run with --val the same way.\n'
-                 if a.before else '.\n'))
+        print(f'With --val: the first {a.val} records of digits-val.jsonl.\n')
     columns = [(n, label) for n in sizes for label, _, _ in variants]
     print('| runner | how | ' + ' | '.join(
         f's/iteration, N={n}{" " + label if label else ""} | whole run, N={n}'
@@ -196,7 +218,7 @@ def main():
     print(f'\nWhole run = the describe job, {a.iterations} iterations and the final '
           f'evaluate job, plus starting the command. Machine: {os.cpu_count()} cores, '
           f'{platform.system()} {platform.machine()}, Python {platform.python_version()}, '
-          f'{java_line()}.')
+          f'{java_line()}; load average {os.getloadavg()[0]:.1f} at the end.')
 
 
 if __name__ == '__main__':

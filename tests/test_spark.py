@@ -1,7 +1,8 @@
-"""mr-rnn on Spark: mrjob's spark runner, pyspark (the `spark` extra) in
-local[2] mode, with the repository's mrjob.conf `spark` section -- only the
-interpreter path changed to a Python that has numpy but not mr_rnn, mrjob or
-pyspark, so the executors import mr_rnn from the zip the job ships.
+"""mr-rnn on Spark: one Spark application per run (docs/design.md §4), pyspark
+(the `spark` extra) in local[2] mode, started with what mrjob's spark runner
+makes of the repository's mrjob.conf `spark` section -- only the interpreter
+path changed to a Python that has numpy but not mr_rnn, mrjob or pyspark, so
+the executors import mr_rnn from the zip the driver ships.
 
 Without pyspark or Java 17 these tests are skipped with the reason; with
 CI set (see conftest.in_ci) that is a failure instead.
@@ -12,6 +13,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hadoop'))
+import clusters  # noqa: E402
 import harness as h  # noqa: E402
 from helpers import VOCAB_FLAGS, text_schema_of, write_vocab_documents  # noqa: E402
 
@@ -78,3 +80,248 @@ def test_spark_task_error_reaches_the_user_in_one_line(spark, work, data):
     assert errors == [done.stderr.strip().splitlines()[-1]], done.stderr[-3000:]
     assert errors[0].startswith("mr-rnn: error: MRDescribeData failed: a task raised "
                                 "ModuleNotFoundError: No module named 'numpy'"), errors[0]
+
+
+# ── one Spark application per run (docs/design.md §4) ──
+
+# 3 gradient rounds in float64: every weight within a relative 1e-9 of the inline runner's
+ROUNDS = ['--dtype', 'float64', '--hidden', '6', '--max-iter', '3', '--seed', '1']
+FORMATS = {
+    'jsonl': (lambda work: h.first_lines(h.DIGITS, work / 'digits-120.jsonl', 120), []),
+    'csv': (lambda work: os.path.join(h.ROOT, 'sample_data', 'timeseries',
+                                      'us_macro_quarterly.csv'), ['--window', '8']),
+    'text': (lambda work: h.first_lines(os.path.join(h.ROOT, 'sample_data', 'text',
+                                                     'austen_persuasion.txt'),
+                                        work / 'persuasion-300.txt', 300), ['--seq-len', '20']),
+}
+
+
+@pytest.fixture(scope='module')
+def node(work):
+    return h.node_python(str(work / 'node-python'))
+
+
+def spark_conf(work, node, name='spark-app.conf'):
+    return h.write_conf(work / name, 'spark', python_bin=node)
+
+
+@pytest.mark.parametrize('fmt', sorted(FORMATS))
+def test_each_format_trains_on_spark_to_the_inline_runners_weights(spark, work, node, fmt):
+    """jsonl, a csv series (whole files: refused by mrjob's spark runner, which
+    has no input manifests) and text, read once into the run's one Spark
+    application: 3 rounds give the inline runner's weights, and the records
+    and their count are the inline runner's."""
+    make, flags = FORMATS[fmt]
+    data = make(work)
+    inline, run = str(work / f'{fmt}-inline'), str(work / f'{fmt}-spark')
+    h.ok(h.mr_rnn('train', data, '--out', inline, *ROUNDS, *flags))
+    done = h.ok(h.mr_rnn('train', data, '--out', run, *ROUNDS, *flags, '-r', 'spark',
+                         '-c', spark_conf(work, node), cwd=work))
+    assert 'Traceback' not in done.stderr, done.stderr[-3000:]
+    for k in (1, 2, 3):
+        h.assert_same_weights(inline, run, iteration=k)
+    want, got = h.metrics(inline), h.metrics(run)
+    assert [r['iteration'] for r in got] == [0, 1, 2, 3]
+    assert [(r['records'], r['bad_records']) for r in got] == \
+        [(r['records'], r['bad_records']) for r in want]
+    for a, b in zip(want, got):
+        assert abs(a['train_loss'] - b['train_loss']) <= 1e-9 * abs(a['train_loss'])
+
+
+@pytest.fixture(scope='module')
+def straight(work):
+    """The uninterrupted inline run the fault tests end at: 4 rounds."""
+    data = h.first_lines(h.DIGITS, work / 'digits-faults.jsonl', 100)
+    run = str(work / 'faults-inline')
+    h.ok(h.mr_rnn('train', data, '--out', run, *FAULT_FLAGS))
+    return data, run
+
+
+FAULT_FLAGS = ['--dtype', 'float64', '--hidden', '5', '--max-iter', '4', '--seed', '2',
+               '--tol', '0']
+
+
+@pytest.mark.parametrize('what, master', [('MRGradientStep.mapper', 'local[2,2]'),
+                                          ('MRGradientStep.reducer', 'local[2,2]')])
+def test_a_task_that_fails_once_is_retried_by_spark_to_the_same_weights(
+        spark, work, node, straight, what, master):
+    """A task made to fail from outside the product (fault_seams.py) is retried
+    by Spark itself (local[N,F]: F attempts per task, as spark.task.maxFailures
+    on a cluster): the run goes on, in the same application, to the weights
+    of a run without the failure."""
+    data, expected = straight
+    marker = work / f'failed-{what}'
+    run = str(work / f'retried-{what}')
+    env = h.clean_env(MR_RNN_TEST_FAIL_ONCE=f'{what}:{marker}')
+    done = h.ok(h.mr_rnn('train', data, '--out', run, *FAULT_FLAGS, '-r', 'spark',
+                         '-c', spark_conf(work, node), '--spark-master', master,
+                         env=env, cwd=work))
+    assert marker.exists(), 'the task did not fail'
+    assert 'running it again' not in done.stderr     # Spark retried the task, not the driver
+    for k in range(1, 5):
+        h.assert_same_weights(expected, run, iteration=k)
+
+
+def test_a_failed_pass_is_run_again_with_job_retries(spark, work, node, straight):
+    """local[2] gives a task one attempt: --job-retries runs the failed pass
+    again in the same application, as it runs a failed job again elsewhere."""
+    data, expected = straight
+    marker = work / 'failed-job-retries'
+    run = str(work / 'job-retries')
+    env = h.clean_env(MR_RNN_TEST_FAIL_ONCE=f'MRGradientStep.mapper:{marker}')
+    done = h.ok(h.mr_rnn('train', data, '--out', run, *FAULT_FLAGS, '-r', 'spark',
+                         '-c', spark_conf(work, node), '--job-retries', '1', env=env, cwd=work))
+    assert marker.exists()
+    assert 'MRGradientStep failed: a task raised RuntimeError: ' in done.stderr
+    assert 'running it again (retry 1 of 1)' in done.stderr
+    for k in range(1, 5):
+        h.assert_same_weights(expected, run, iteration=k)
+
+
+def descendants(pid):
+    """The processes below ``pid`` now (children, theirs, ...), from /proc."""
+    parents = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(')', 1)[1].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def wait_for_exit(pids):
+    """Wait until every process of ``pids`` has ended (a pidfd is readable
+    once its process ends); the pids that still run after 300 s."""
+    import select
+    left = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            if not select.select([fd], [], [], 300)[0]:
+                left.append(pid)
+        finally:
+            os.close(fd)
+    return left
+
+
+def test_driver_killed_mid_round_resumes_to_the_same_weights_and_leaves_no_application(
+        spark, work, node, straight, tmp_path):
+    """SIGKILL of the driver while the map tasks of round 2 -> 3 are held
+    inside the application (MR_RNN_TEST_HOLD_TASK): every process of the
+    application (the JVM, pyspark's workers) ends with it, so nothing goes on
+    to write into the run folder, and --resume in a new application ends with
+    the uninterrupted run's weights."""
+    import signal
+    import subprocess
+    data, expected = straight
+    run = tmp_path / 'killed'
+    fifo = tmp_path / 'hold'
+    os.mkfifo(fifo)
+    conf = spark_conf(work, node)
+    env = h.clean_env(MR_RNN_TEST_HOLD_TASK=f'MRGradientStep.mapper:{fifo}')
+    proc = subprocess.Popen([sys.executable, '-c', clusters.DRIVER, 'train', data,
+                             '--out', str(run), *FAULT_FLAGS, '-r', 'spark', '-c', conf],
+                            env=env, cwd=work, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    freed = free_when_ended(proc, fifo)
+    while True:
+        with open(fifo, 'wb'):          # a map task holds: the driver is inside a round
+            os.unlink(fifo)
+            os.mkfifo(fifo)
+            assert proc.poll() is None, 'the driver ended before round 2 -> 3'
+            newest = sorted((run / 'checkpoints').glob('iter-*.npz'))[-1]
+            if newest.name == 'iter-000002.npz':
+                application = descendants(proc.pid)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                break
+    for fd in freed:
+        os.close(fd)
+    assert proc.returncode == -signal.SIGKILL
+    assert application, 'no Spark process under the driver'
+    assert wait_for_exit(application) == [], 'the application outlived its driver'
+    survivors = sorted(p.name for p in (run / 'checkpoints').glob('iter-*.npz'))
+    assert survivors[-1] == 'iter-000002.npz'
+    h.ok(h.mr_rnn('train', '--out', str(run), '--resume', '-r', 'spark', '-c', conf, cwd=work))
+    for k in (3, 4):
+        h.assert_same_weights(expected, str(run), iteration=k)
+    assert [r['iteration'] for r in h.metrics(str(run))] == [0, 1, 2, 3, 4]
+
+
+def free_when_ended(proc, fifo):
+    """If the driver ends while the test waits on the fifo, open its other end
+    ourselves, so that the wait ends (and the test fails on proc.poll())."""
+    import threading
+
+    def watch():
+        proc.wait()
+        fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    fds = []
+    threading.Thread(target=watch, daemon=True).start()
+    return fds
+
+
+def test_average_mode_with_the_inline_runners_records_per_task_gives_its_weights(
+        spark, work, node):
+    """Average mode depends on which records each map task trains on (§5):
+    one partition (-D spark.default.parallelism=1) holds every record in
+    input order, as the inline runner's one map task does, and gives its
+    weights."""
+    data = h.first_lines(h.DIGITS, work / 'digits-average.jsonl', 120)
+    flags = [*ROUNDS, '--mode', 'average', '--local-steps', '5']
+    inline, run = str(work / 'average-inline'), str(work / 'average-spark')
+    h.ok(h.mr_rnn('train', data, '--out', inline, *flags))
+    h.ok(h.mr_rnn('train', data, '--out', run, *flags, '-r', 'spark', '-c',
+                  spark_conf(work, node), '-D', 'spark.default.parallelism=1', cwd=work))
+    for k in (1, 2, 3):
+        h.assert_same_weights(inline, run, iteration=k)
+
+
+def test_validation_sampling_and_compressed_folders_on_spark(spark, work, node):
+    """A folder of gzip and bzip2 parts (jsonl) and of a gzip csv series,
+    --val files, and --sample-fraction's per-round sample: the kept records
+    are routed and sampled every round as on the inline runner."""
+    import bz2
+    import gzip
+    lines = open(h.DIGITS, 'rb').read().splitlines(keepends=True)
+    parts = work / 'parts'
+    parts.mkdir()
+    (parts / 'a.jsonl.gz').write_bytes(gzip.compress(b''.join(lines[:60])))
+    (parts / 'b.jsonl.bz2').write_bytes(bz2.compress(b''.join(lines[60:120])))
+    val = h.first_lines(os.path.join(h.ROOT, 'sample_data', 'sequences', 'digits-val.jsonl'),
+                        work / 'val-40.jsonl', 40)
+    flags = [*ROUNDS, '--val', val, '--sample-fraction', '0.5']
+    inline, run = str(work / 'sampled-inline'), str(work / 'sampled-spark')
+    h.ok(h.mr_rnn('train', str(parts), '--out', inline, *flags))
+    h.ok(h.mr_rnn('train', str(parts), '--out', run, *flags, '-r', 'spark', '-c',
+                  spark_conf(work, node), cwd=work))
+    for k in (1, 2, 3):
+        h.assert_same_weights(inline, run, iteration=k)
+    want, got = h.metrics(inline), h.metrics(run)
+    assert [r['records'] for r in got] == [r['records'] for r in want]
+    assert len({r['records'] for r in got[:-1]}) > 1          # a new sample each round
+    for a, b in zip(want, got):
+        assert abs(a['val_loss'] - b['val_loss']) <= 1e-9 * abs(a['val_loss'])
+
+    series = work / 'series'
+    series.mkdir()
+    csv = os.path.join(h.ROOT, 'sample_data', 'timeseries', 'us_macro_quarterly.csv')
+    (series / 'macro.csv.gz').write_bytes(gzip.compress(open(csv, 'rb').read()))
+    inline, run = str(work / 'csv-gz-inline'), str(work / 'csv-gz-spark')
+    h.ok(h.mr_rnn('train', str(series), '--out', inline, *ROUNDS, '--window', '8'))
+    h.ok(h.mr_rnn('train', str(series), '--out', run, *ROUNDS, '--window', '8', '-r', 'spark',
+                  '-c', spark_conf(work, node), cwd=work))
+    h.assert_same_weights(inline, run, iteration=3)

@@ -17,6 +17,8 @@ import functools
 import gzip
 from typing import Callable, NamedTuple, Optional
 
+from mr_rnn.data.records import BadRecord, as_bad_record
+
 
 class Piece(NamedTuple):
     file: str                   # as the runner names it: a path, file://..., hdfs://...
@@ -122,3 +124,43 @@ def line_records(path, read_line):
     with open_decompressed(path, path) as f:
         for raw in file_lines(f):
             yield split.record(raw)
+
+
+def bytes_records(data, uri, records_of_file):
+    """Every Record of one whole file held as bytes (a Spark partition reads
+    a csv file whole, as binaryFiles gives it), read through .gz and .bz2 as
+    ``read_file`` reads a local file."""
+    name = uri.lower()
+    if name.endswith('.gz') and data[:2] == b'\x1f\x8b':
+        data = gzip.decompress(data)
+    elif name.endswith('.bz2') and data[:3] == b'BZh':
+        data = bz2.decompress(data)
+    lines = data.split(b'\n')
+    if lines and lines[-1] == b'':
+        lines.pop()
+    yield from records_of_file(iter(lines), uri)
+
+
+class ReadRecord(NamedTuple):
+    """A Record already read: its sequences, or why it is bad. What an engine
+    that keeps records between rounds holds (a cached Spark partition): plain
+    data that pickles, with the ``read()`` of a Record, so a map task takes it
+    as it takes a Record. Reading it again gives the same sequences or the
+    same BadRecord message."""
+    key: Optional[bytes]
+    where: str
+    file: str
+    sequences: Optional[list]
+    error: Optional[str]
+
+    @classmethod
+    def of(cls, record):
+        try:
+            return cls(record.key, record.where, record.file, list(record.read()), None)
+        except Exception as e:
+            return cls(record.key, record.where, record.file, None, str(as_bad_record(e)))
+
+    def read(self):
+        if self.error is not None:
+            raise BadRecord(self.error)
+        return self.sequences

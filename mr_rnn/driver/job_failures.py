@@ -127,3 +127,16 @@ def python_error(texts):
         return None, None
     path = next((m.group('path') for m in map(_LOG_PATH.match, rest) if m), None)
     return raised, path
+
+
+def spark_failure_message(job_name, error):
+    """One line for a pass of the run's Spark application that failed: the
+    task's Python exception, found in the traceback Spark carries back inside
+    its own exception, else the exception's first line."""
+    raised, _ = python_error(str(error).splitlines())
+    if raised:
+        hint = next((h for key, h in _HINTS if key in raised), None)
+        return f'{job_name} failed: a task raised {raised}' + (f' ({hint})' if hint else '')
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    return (f'{job_name} failed: {type(error).__name__}: {text} '
+            f'(mr-rnn --debug shows the traceback)')

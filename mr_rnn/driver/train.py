@@ -1,5 +1,6 @@
 """The training loop: one MapReduce job per round, until a stopping rule holds
-(docs/design.md §2, §9).
+(docs/design.md §2, §9); on Spark, one pass of the run's one Spark application
+per round instead (driver/spark_app.py, §4), with the same map and reduce.
 
     describe the data (one pass) -> schema -> initial weights = checkpoint 0
     for k = 0, 1, ...:  a training job on checkpoint k -> loss(k), val_loss(k), checkpoint k+1
@@ -29,6 +30,7 @@ from mr_rnn.driver.progress import progress_line
 from mr_rnn.driver.run_dir import (KEEP_CHECKPOINTS, RunDir, check_keep_checkpoints,
                                    checkpoint_of)
 from mr_rnn.driver.runner import JobFailed, run_job
+from mr_rnn.driver.spark_app import spark_app
 from mr_rnn.errors import MrRnnError
 from mr_rnn.jobs.mr_average_step import MRAverageStep
 from mr_rnn.jobs.mr_describe_data import MRDescribeData
@@ -63,6 +65,9 @@ class Trainer:
         self.on_row = on_row or (lambda row, config: echo(progress_line(row)))
         self.job_retries, self.keep_checkpoints = job_retries, keep_checkpoints
         self.inputs = None
+        # -r spark: one Spark application for the whole run, its passes the same
+        # map and reduce functions as the jobs' (docs/design.md §4); else None
+        self.spark = spark_app(self.runner_args, job_retries, warn)
         self.stop_reason = None             # why train() stopped, for the final line
         self.model_note = None              # the checkpoint later commands use, and why
 
@@ -84,9 +89,12 @@ class Trainer:
         # the paths as given: a resumed run lists its folders again
         self.run.create({'config': config.to_dict(), 'inputs': list(inputs), 'val': list(val),
                          'runner_args': self.runner_args})
-        output, _ = self.run_job(MRDescribeData, MRDescribeData.command_line(
-            fmt, listed.files, max_ids=config.data.max_ids,
-            data=json.dumps(dataclasses.asdict(config.data))))
+        if self.spark:
+            output = self.spark.describe(fmt, listed.files, config.data.max_ids, config.data)
+        else:
+            output, _ = self.run_job(MRDescribeData, MRDescribeData.command_line(
+                fmt, listed.files, max_ids=config.data.max_ids,
+                data=json.dumps(dataclasses.asdict(config.data))))
         facts = describe_results(output, fmt, config.data)
         check_bad_fraction(facts.get('bad', 0), facts.get('records', 0),
                            facts.get('examples', []), config.max_bad_fraction,
@@ -172,6 +180,10 @@ class Trainer:
         routing = listed.routing(model.config)
         extra = {'global_norm': True} if (job is MRGradientStep
                                           and model.config.optimizer.clip_norm) else {}
+        if self.spark:
+            output = self.spark.round(job.__name__, model, routing,
+                                      [*listed.files, *listed.val_files], **extra)
+            return round_result(dict(output), routing.with_val), {}
         args = job.command_line(self.run.checkpoint_path(model.iteration), model.schema.format,
                                 [*listed.files, *listed.val_files], routing, **extra)
         # the blocks are put together as the output streams in, never all its packets at once

@@ -12,6 +12,8 @@ says what to check before raising the pin.
       inline/local, average  one map task per core, pieces joined  (SplitPerCore)
       every runner but inline  one BLAS thread per task by default (OneBlasThread)
     a task's arguments       add_task_args: mrjob's own task options only
+    a Spark application      spark_submit_settings: what mrjob's spark runner would
+                             give spark-submit, for the application of a run
     tests                    map_task_count, mrjob_splits
 """
 import functools
@@ -39,6 +41,10 @@ PRIVATE_NAMES = (
     ('mrjob.options', '_add_job_args'),
     ('mrjob.options', '_add_step_args'),
     ('mrjob.runner.MRJobRunner', '_cmdenv'),
+    ('mrjob.runner.MRJobRunner', '_spark_deploy_mode'),
+    ('mrjob.bin.MRJobBinRunner', '_spark_submit_args'),
+    ('mrjob.bin.MRJobBinRunner', '_spark_cmdenv'),
+    ('mrjob.spark.runner.SparkMRJobRunner', '_create_job_script_zip'),
     ('mrjob.runner.MRJobRunner', '_uses_input_manifest'),
     ('mrjob.sim.SimMRJobRunner', '_pick_mapper_split_size'),
     ('mrjob.sim.SimMRJobRunner', '_split_mapper_input'),
@@ -199,6 +205,33 @@ def input_pieces():
         return [Piece(*s) for s in json.loads(joined)]
     return [Piece(jobconf_from_env('mapreduce.map.input.file', '?'),
                   int(jobconf_from_env('mapreduce.map.input.start', '0') or 0), None)]
+
+
+def spark_submit_settings(job):
+    """What mrjob's spark runner gives spark-submit for ``job``'s first step,
+    from the mrjob.conf ``spark`` section and the command line alike:
+    (the spark-submit command as a list, its arguments (--conf of the
+    executors' environment and -D jobconf, --master, --deploy-mode, --py-files,
+    spark_args), the executors' environment (PYSPARK_PYTHON from python_bin,
+    cmdenv, with the BLAS thread default of OneBlasThread), the deploy mode).
+    mrjob has no public way to read them; the run's Spark application
+    (driver/spark_app.py) is started with exactly these (docs/design.md §4)."""
+    runner = job.make_runner()
+    try:
+        settings = (list(runner.get_spark_submit_bin()), list(runner._spark_submit_args(0)),
+                    dict(runner._spark_cmdenv(0)), runner._spark_deploy_mode())
+        # the zip of the job's script, which the application does not run: only the
+        # package zip and the user's py_files are shipped
+        script_zip = runner._create_job_script_zip()
+    finally:
+        runner.cleanup()
+    shutil.rmtree(os.path.dirname(script_zip), ignore_errors=True)
+    args = settings[1]
+    if '--py-files' in args:
+        at = args.index('--py-files') + 1
+        kept = [p for p in args[at].split(',') if p != script_zip]
+        args[at - 1:at + 1] = ['--py-files', ','.join(kept)] if kept else []
+    return settings
 
 
 # ── for the tests: what mrjob itself would do, and what a runner did ──
