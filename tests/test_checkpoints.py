@@ -273,3 +273,26 @@ def test_an_update_that_overflows_is_a_divergence_not_a_failed_job(tmp_path, cap
     assert 'diverged to nan at iteration 1' in err and 'failed' not in err
     assert os.path.exists(run / 'checkpoints' / 'iter-000001.npz.diverged')
     assert not os.path.exists(run / 'final.npz')
+
+
+def test_a_flag_changed_on_resume_already_steers_the_first_resumed_round(tmp_path):
+    """SGD without momentum moves by lr times the gradient: two resumed copies
+    of one run, given lrs ten times apart, take steps exactly ten times apart
+    from the same checkpoint in their first round."""
+    import shutil
+    data = write_jsonl(tmp_path / 'd.jsonl', sequence_records(30))
+    base = tmp_path / 'base'
+    assert train(base, [data], '--hidden', '4', '--dtype', 'float64', '--optimizer', 'sgd',
+                 '--momentum', '0', '--lr', '0.1', '--max-iter', '2', '--quiet') == 0
+    start = load_arrays(base / 'checkpoints' / 'iter-000002.npz')
+    steps = {}
+    for lr in ('0.01', '0.001'):
+        run = tmp_path / lr
+        shutil.copytree(base, run)
+        assert train(run, [], '--resume', '--lr', lr, '--max-iter', '3', '--quiet') == 0
+        after = load_arrays(run / 'checkpoints' / 'iter-000003.npz')
+        steps[lr] = {k: after[k] - start[k] for k in start if not k.startswith('optim.')}
+    for name, step in steps['0.01'].items():
+        np.testing.assert_allclose(step, 10 * steps['0.001'][name], rtol=1e-9, atol=1e-15,
+                                   err_msg=name)
+    assert max(np.abs(s).max() for s in steps['0.01'].values()) > 1e-6

@@ -115,7 +115,12 @@ class Trainer:
         flags --resume may change, config.options) in its configuration."""
         description = self.run.description()
         model = self.run.newest_valid_model(self.warn)
-        model = replace(model, config=with_options(model.config, overrides))
+        changed = with_options(model.config, overrides)
+        if changed != model.config:
+            # the round's tasks read the checkpoint file, not this process's model:
+            # rewritten, the first resumed round already runs with the new flags
+            model = replace(model, config=changed)
+            self.run.save(model)
         history = self.run.keep_metrics_before(model.iteration)
         self.echo(f'resuming {self.run.path} from iteration {model.iteration}')
         if model.config.patience is None:
