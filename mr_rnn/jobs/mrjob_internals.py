@@ -58,6 +58,7 @@ PRIVATE_NAMES = (
     ('mrjob.sim.SimMRJobRunner', '_split_mapper_input'),
     ('mrjob.sim.SimMRJobRunner', '_simulate_jobconf_for_step'),
     ('mrjob.sim.SimMRJobRunner', '_num_mappers'),
+    ('mrjob.sim.SimMRJobRunner', '_num_reducers'),
     ('mrjob.sim.SimMRJobRunner', '_task_input_path'),
     ('mrjob.sim.SimMRJobRunner', '_task_stderr_paths_glob'),
     ('mrjob.sim.SimMRJobRunner', '_split_reducer_input'),
