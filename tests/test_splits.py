@@ -1,8 +1,7 @@
-"""How the local runners cut the input into map and reduce tasks, and what a
-local job ships (mr_rnn/jobs/mrjob_internals.py)."""
+"""How the local runners cut the input into map and reduce tasks
+(mr_rnn/jobs/mrjob_internals.py)."""
 import gzip
 import os
-import sys
 
 from helpers import train
 from mr_rnn.codec.wire import PacketProtocol
@@ -116,21 +115,20 @@ def test_validation_records_in_joined_splits_are_told_apart_by_their_own_file(tm
 
 
 def run_gradient_step(checkpoint, inputs, runner_args):
-    """-> ({task type: how many ran}, whether mrjob was shipped, the output pairs)."""
+    """-> ({task type: how many ran}, the output pairs)."""
     job = make_job(MRGradientStep, ['--format', 'jsonl', '--checkpoint', checkpoint, *inputs],
                    runner_args)
     with job.make_runner() as runner:
         runner.run()
         tasks = {t: mrjob_internals.task_count(runner, t) for t in ('mapper', 'combiner', 'reducer')}
         output = list(job.parse_output(runner.cat_output()))
-    return tasks, mrjob_internals.ships_mrjob(runner), output
+    return tasks, output
 
 
 def test_local_gradient_round_has_no_combiner_and_reduce_tasks_by_size(tmp_path, monkeypatch):
     """mrjob's four map tasks on two cores; no combiner (each map task emits a
     key once); one reduce task for a small model, one per core at most when
-    every task has MIN_REDUCE_INPUT bytes; mrjob imported from this Python
-    unless another one runs the tasks. The blocks are the same bytes."""
+    every task has MIN_REDUCE_INPUT bytes. The blocks are the same bytes."""
     data = tmp_path / 'digits.jsonl'
     with open(DIGITS) as f:
         data.write_text(''.join(f.readlines()[:200]))
@@ -139,16 +137,10 @@ def test_local_gradient_round_has_no_combiner_and_reduce_tasks_by_size(tmp_path,
                  '--max-iter', '0') == 0
     ckpt = str(run / 'checkpoints' / 'iter-000000.npz')
     local = ['-r', 'local', '--num-cores', '2']
-    tasks, shipped, small = run_gradient_step(ckpt, [str(data)], local)
+    tasks, small = run_gradient_step(ckpt, [str(data)], local)
     assert tasks == {'mapper': 4, 'combiner': 0, 'reducer': 1}
-    # shipped only when this Python imports mrjob from outside its own path
-    assert shipped is not mrjob_internals.mrjob_on_default_path()
     monkeypatch.setattr(mrjob_internals, 'MIN_REDUCE_INPUT', 1)
-    tasks, _, split = run_gradient_step(ckpt, [str(data)], local)
+    tasks, split = run_gradient_step(ckpt, [str(data)], local)
     assert tasks == {'mapper': 4, 'combiner': 0, 'reducer': 2}
     assert [PacketProtocol().write(k, v) for k, v in split] == [
         PacketProtocol().write(k, v) for k, v in small]
-    job = make_job(MRGradientStep, ['--format', 'jsonl', '--checkpoint', ckpt, str(data)],
-                   [*local, '--python-bin', sys.executable])
-    with job.make_runner() as runner:
-        assert mrjob_internals.ships_mrjob(runner)

@@ -11,21 +11,16 @@ says what to check before raising the pin.
       inline, gradient job   one map task per input file           (WholeFiles)
       inline/local, average  one map task per core, pieces joined  (SplitPerCore)
       every runner but inline  one BLAS thread per task by default (OneBlasThread)
-      local                  reduce tasks by size, at most one per core (ReducersBySize);
-                             the tasks import this Python's mrjob       (InstalledMrjob)
+      local                  reduce tasks by size, at most one per core (ReducersBySize)
     a task's arguments       add_task_args: mrjob's own task options only
     a Spark application      spark_submit_settings: what mrjob's spark runner would
                              give spark-submit, for the application of a run
-    tests                    map_task_count, task_count, ships_mrjob, mrjob_splits
+    tests                    map_task_count, task_count, mrjob_splits
 """
 import functools
 import json
 import os
 import shutil
-import site
-import sys
-
-import mrjob
 
 from mrjob.cat import is_compressed
 from mrjob.compat import jobconf_from_env
@@ -69,7 +64,6 @@ PRIVATE_NAMES = (
     ('mrjob.sim.SimMRJobRunner', '_split_reducer_input'),
     ('mrjob.sim.SimMRJobRunner', '_sorted_reducer_input_path'),
     ('mrjob.sim', '_split_records'),
-    ('mrjob.runner.MRJobRunner', '_bootstrap_mrjob'),
 )
 
 
@@ -100,7 +94,7 @@ def adapted_runner(runner_class, splits):
     if alias != 'inline':
         adapted = _one_blas_thread(adapted)
     if alias == 'local':
-        adapted = _installed_mrjob(_reducers_by_size(adapted))
+        adapted = _reducers_by_size(adapted)
     if splits == WHOLE_FILES and alias == 'inline':
         adapted = _whole_files(adapted)
     elif splits == PER_CORE and alias in ('inline', 'local'):
@@ -157,38 +151,6 @@ def _reducers_by_size(runner_class):
             return count
 
     return _named_like(ReducersBySize, runner_class)
-
-
-def _installed_mrjob(runner_class):
-    """The local runner's tasks import the mrjob of the Python running the
-    driver, when they run that Python (python_bin and task_python_bin unset)
-    and it imports mrjob from a folder of its own path (site-packages, or
-    PYTHONPATH, which the tasks inherit), unless mrjob.conf or the command line
-    sets bootstrap_mrjob. By default mrjob zips itself for every job and each
-    task compiles the mrjob it imports from that zip, which cannot hold
-    bytecode: with five tasks a round, about 0.3 s of a tiny model's round.
-    Any other Python still gets the zip, as on a cluster."""
-
-    class InstalledMrjob(runner_class):
-        def _bootstrap_mrjob(self):
-            opts = self.get_opts()
-            if (opts.get('bootstrap_mrjob') is None and not opts.get('python_bin')
-                    and not opts.get('task_python_bin') and mrjob_on_default_path()):
-                return False
-            return super()._bootstrap_mrjob()
-
-    return _named_like(InstalledMrjob, runner_class)
-
-
-@functools.lru_cache(maxsize=None)
-def mrjob_on_default_path():
-    """Whether this Python, started again in another folder with this
-    environment, imports the mrjob this process imported."""
-    folder = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(mrjob.__file__))))
-    paths = [*site.getsitepackages(), site.getusersitepackages(),
-             *os.environ.get('PYTHONPATH', '').split(os.pathsep)]
-    return sys.flags.no_site == 0 and any(
-        p and os.path.isabs(p) and os.path.realpath(p) == folder for p in paths)
 
 
 def _whole_files(runner_class):
@@ -325,11 +287,6 @@ def task_count(runner, task_type):
     """How many ``task_type`` ('mapper', 'combiner', 'reducer') tasks of step 0
     a local runner (inline, local) ran."""
     return len(list(runner.fs.ls(runner._task_stderr_paths_glob(task_type, 0))))
-
-
-def ships_mrjob(runner):
-    """Whether ``runner`` ships a zip of mrjob with the job."""
-    return runner._bootstrap_mrjob()
 
 
 def mrjob_splits(runner, input_paths):
