@@ -1,10 +1,18 @@
-"""How the local runners cut the input into map tasks (mr_rnn/jobs/mrjob_internals.py)."""
+"""How the local runners cut the input into map and reduce tasks
+(mr_rnn/jobs/mrjob_internals.py)."""
 import gzip
+import os
 
 from helpers import train
+from mr_rnn.codec.wire import PacketProtocol
 from mr_rnn.driver.runner import make_job
 from mr_rnn.jobs.mr_average_step import MRAverageStep
+from mr_rnn.jobs.mr_gradient_step import MRGradientStep
 from mr_rnn.jobs import mrjob_internals
+
+
+DIGITS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'sample_data', 'sequences', 'digits-train.jsonl')
 
 
 def part_files(folder, parts, lines=150, bad=None):
@@ -104,3 +112,35 @@ def test_validation_records_in_joined_splits_are_told_apart_by_their_own_file(tm
         assert tasks < 4 and stats['records'] == 450
         assert run_average_step(MRAverageStep, ckpt, [files[0], val, *files[1:]], runner,
                                 totals='__val__', job_args=args)[1]['records'] == 150
+
+
+def run_gradient_step(checkpoint, inputs, runner_args):
+    """-> ({task type: how many ran}, the output pairs)."""
+    job = make_job(MRGradientStep, ['--format', 'jsonl', '--checkpoint', checkpoint, *inputs],
+                   runner_args)
+    with job.make_runner() as runner:
+        runner.run()
+        tasks = {t: mrjob_internals.task_count(runner, t) for t in ('mapper', 'combiner', 'reducer')}
+        output = list(job.parse_output(runner.cat_output()))
+    return tasks, output
+
+
+def test_local_gradient_round_has_no_combiner_and_reduce_tasks_by_size(tmp_path, monkeypatch):
+    """mrjob's four map tasks on two cores; no combiner (each map task emits a
+    key once); one reduce task for a small model, one per core at most when
+    every task has MIN_REDUCE_INPUT bytes. The blocks are the same bytes."""
+    data = tmp_path / 'digits.jsonl'
+    with open(DIGITS) as f:
+        data.write_text(''.join(f.readlines()[:200]))
+    run = tmp_path / 'run'
+    assert train(run, [str(data)], '--hidden', '4', '--cell', 'gru', '--dtype', 'float64',
+                 '--max-iter', '0') == 0
+    ckpt = str(run / 'checkpoints' / 'iter-000000.npz')
+    local = ['-r', 'local', '--num-cores', '2']
+    tasks, small = run_gradient_step(ckpt, [str(data)], local)
+    assert tasks == {'mapper': 4, 'combiner': 0, 'reducer': 1}
+    monkeypatch.setattr(mrjob_internals, 'MIN_REDUCE_INPUT', 1)
+    tasks, split = run_gradient_step(ckpt, [str(data)], local)
+    assert tasks == {'mapper': 4, 'combiner': 0, 'reducer': 2}
+    assert [PacketProtocol().write(k, v) for k, v in split] == [
+        PacketProtocol().write(k, v) for k, v in small]

@@ -85,9 +85,23 @@ class RecordJob(RunnerChoice):
 
     # ── the map side: records into the task's map object ──
 
+    # the map task emits each key once (its sums are kept in the task until
+    # mapper_final), so a combiner only ever sees one packet per key
+    ONE_PACKET_PER_KEY = False
+
     def record_step(self, mapper_init, **rest):
         """An MRStep whose map phase builds ``self.task`` in ``mapper_init`` and
-        adds every record of the split to it."""
+        adds every record of the split to it.
+
+        Without the combiner on the local runner when ``ONE_PACKET_PER_KEY``:
+        there it is a sort and a Python process per map task that reads each
+        key's one packet and writes the same values back, and the reducers get
+        the same values in the same order without it. (This decides the steps
+        the runner runs, in the driver's process; a task's own steps keep it.)"""
+        if (self.ONE_PACKET_PER_KEY and not self._task
+                and self.options.runner == 'local'):
+            rest.pop('combiner', None)
+
         def start():
             mapper_init()
             if self.options.format in LINE_FORMATS:
@@ -113,6 +127,9 @@ class RecordJob(RunnerChoice):
 
 class ModelJob(RecordJob):
     """A job whose tasks read a checkpoint's model (``--checkpoint``)."""
+    # every model job's map task sums in the task and emits in mapper_final,
+    # but predict's, which has no combiner
+    ONE_PACKET_PER_KEY = True
     THREADED = False        # its map task sums on a thread pool with --threads > 1
     # its map task is one sequence of steps whose products are small: with
     # --threads > 1 (inline), BLAS gets one thread, as a task of every other runner does

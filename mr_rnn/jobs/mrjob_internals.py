@@ -11,10 +11,11 @@ says what to check before raising the pin.
       inline, gradient job   one map task per input file           (WholeFiles)
       inline/local, average  one map task per core, pieces joined  (SplitPerCore)
       every runner but inline  one BLAS thread per task by default (OneBlasThread)
+      local                  reduce tasks by size, at most one per core (ReducersBySize)
     a task's arguments       add_task_args: mrjob's own task options only
     a Spark application      spark_submit_settings: what mrjob's spark runner would
                              give spark-submit, for the application of a run
-    tests                    map_task_count, mrjob_splits
+    tests                    map_task_count, task_count, mrjob_splits
 """
 import functools
 import json
@@ -25,6 +26,7 @@ from mrjob.cat import is_compressed
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
+from mrjob.sim import _split_records
 
 from mr_rnn.data.task_input import Piece
 
@@ -33,6 +35,12 @@ SEGMENTS = 'mr_rnn.map.input.segments'
 # BLAS reads these when it loads, in the task's process
 BLAS_THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')
 WHOLE_FILES, PER_CORE = 'file', 'core'
+# the least sorted reduce input (bytes) worth a reduce task of its own on the
+# local runner: a task is a Python process whose start (numpy, mrjob, mr_rnn)
+# costs half a second to a second, and a reduce task gets through about 70 MB
+# of packets a second (decoded, added, an Adam step, encoded: measured on two
+# cores, bench/LOCAL_ROUND.md); below this, one more task saves less than it costs
+MIN_REDUCE_INPUT = 64 << 20
 
 # (owner, name) of every private name of mrjob used below
 PRIVATE_NAMES = (
@@ -50,8 +58,12 @@ PRIVATE_NAMES = (
     ('mrjob.sim.SimMRJobRunner', '_split_mapper_input'),
     ('mrjob.sim.SimMRJobRunner', '_simulate_jobconf_for_step'),
     ('mrjob.sim.SimMRJobRunner', '_num_mappers'),
+    ('mrjob.sim.SimMRJobRunner', '_num_reducers'),
     ('mrjob.sim.SimMRJobRunner', '_task_input_path'),
     ('mrjob.sim.SimMRJobRunner', '_task_stderr_paths_glob'),
+    ('mrjob.sim.SimMRJobRunner', '_split_reducer_input'),
+    ('mrjob.sim.SimMRJobRunner', '_sorted_reducer_input_path'),
+    ('mrjob.sim', '_split_records'),
 )
 
 
@@ -81,6 +93,8 @@ def adapted_runner(runner_class, splits):
     adapted = runner_class
     if alias != 'inline':
         adapted = _one_blas_thread(adapted)
+    if alias == 'local':
+        adapted = _reducers_by_size(adapted)
     if splits == WHOLE_FILES and alias == 'inline':
         adapted = _whole_files(adapted)
     elif splits == PER_CORE and alias in ('inline', 'local'):
@@ -109,6 +123,34 @@ def _one_blas_thread(runner_class):
             return {**dict.fromkeys(BLAS_THREAD_VARS, '1'), **env}
 
     return _named_like(OneBlasThread, runner_class)
+
+
+def _reducers_by_size(runner_class):
+    """The sorted reduce input cut into at most one task per core, each of
+    at least MIN_REDUCE_INPUT bytes, so a small model's round has one reduce
+    task. mrjob's local runner aims at two per core whatever the size: a
+    tiny model's seven keys made three reduce tasks, three process starts in
+    two waves. A key's values all go to one task, in the order mrjob sorted
+    them, whatever the number of tasks, so no result changes."""
+
+    class ReducersBySize(runner_class):
+        def _split_reducer_input(self, step_num):
+            path = self._sorted_reducer_input_path(step_num)
+            size = os.path.getsize(path)
+            tasks = max(1, min(self._num_reducers(step_num), size // MIN_REDUCE_INPUT))
+            count = 0
+            with open(path, 'rb') as src:
+                # a new task at the first new key once a task has size / tasks bytes
+                for records in _split_records(src, -(-size // tasks),
+                                              lambda line: line.split(b'\t')[0]):
+                    task_input = self._task_input_path('reducer', step_num, count)
+                    os.makedirs(os.path.dirname(task_input), exist_ok=True)
+                    with open(task_input, 'wb') as dest:
+                        dest.writelines(records)
+                    count += 1
+            return count
+
+    return _named_like(ReducersBySize, runner_class)
 
 
 def _whole_files(runner_class):
@@ -238,7 +280,13 @@ def spark_submit_settings(job):
 
 def map_task_count(runner):
     """How many map tasks of step 0 a local runner (inline, local) ran."""
-    return len(list(runner.fs.ls(runner._task_stderr_paths_glob('mapper', 0))))
+    return task_count(runner, 'mapper')
+
+
+def task_count(runner, task_type):
+    """How many ``task_type`` ('mapper', 'combiner', 'reducer') tasks of step 0
+    a local runner (inline, local) ran."""
+    return len(list(runner.fs.ls(runner._task_stderr_paths_glob(task_type, 0))))
 
 
 def mrjob_splits(runner, input_paths):
