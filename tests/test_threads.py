@@ -1,12 +1,15 @@
 """Threads: the inline runner's gradient sums on every core, and one BLAS
 thread per task on the runners that run a task per core."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 from blas_threads_job import MRBlasThreads
+from conftest import need_module
 from helpers import train
 from mr_rnn.driver.runner import run_job
 from mr_rnn.jobs.mrjob_internals import BLAS_THREAD_VARS
@@ -233,3 +236,23 @@ def test_users_cmdenv_in_mrjob_conf_sets_the_blas_threads(tmp_path, monkeypatch)
     for threads, env in blas_report(tmp_path, monkeypatch, '-c', str(conf)):
         assert env == {'OMP_NUM_THREADS': '2', 'OPENBLAS_NUM_THREADS': None, 'MKL_NUM_THREADS': None}
         assert threads and set(threads) == {want}
+
+
+def test_a_blas_library_loaded_after_the_first_task_is_limited_too():
+    """A fresh process: the first inline task makes the thread pool; then a
+    second OpenBLAS (scipy's) is loaded, as a later test or a user's import
+    does. The next task's limit must reach it too."""
+    need_module('scipy', "pip install -e '.[test]'")
+    script = '\n'.join([
+        'from threadpoolctl import ThreadpoolController',
+        'from mr_rnn.tasks.process_cache import thread_pool',
+        'thread_pool(2)',
+        'import scipy.linalg',
+        '_, blas = thread_pool(2)',
+        "with blas.limit(limits=1, user_api='blas'):",
+        "    print(sorted({i['num_threads'] for i in ThreadpoolController().info()",
+        "                  if i['user_api'] == 'blas'}))"])
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == '[1]'

@@ -24,15 +24,21 @@ def load_model(path):
     return _LOADED[key]
 
 
-@functools.lru_cache(maxsize=None)
 def thread_pool(threads):
-    """(thread pool, threadpoolctl controller), made once per process and kept
-    across map tasks and jobs: starting the threads and scanning the loaded
-    libraries for BLAS would cost that per task (docs/design.md §7). Only the
-    inline runner's tasks get here: a cluster's nodes need nothing but Python
-    and numpy."""
+    """(thread pool, threadpoolctl controller). The pool is made once per
+    process and kept across map tasks and jobs: starting its threads would
+    cost that per task (docs/design.md §7). The controller is made afresh
+    (about a millisecond): one kept from an earlier task would not know a BLAS
+    library loaded since, and leave its threads unlimited. Only the inline
+    runner's tasks get here: a cluster's nodes need nothing but Python and
+    numpy."""
     from threadpoolctl import ThreadpoolController
-    return ThreadPool(threads), ThreadpoolController()
+    return _pool(threads), ThreadpoolController()
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(threads):
+    return ThreadPool(threads)
 
 
 @functools.lru_cache(maxsize=None)    # functools.cache is 3.9+; tasks run 3.8
