@@ -1,10 +1,12 @@
 """Small helpers shared by the tests that drive whole training runs."""
 import json
 import os
+import threading
 
 import numpy as np
 
 from mr_rnn.cli import main
+from mr_rnn.kernels.network import init_params
 from mr_rnn.model import Model
 
 
@@ -85,3 +87,23 @@ def random_model(config, schema, seed=0, scale=0.8):
     model.params = {n: rng.uniform(-scale, scale, p.shape).astype(p.dtype)
                     for n, p in model.params.items()}
     return model
+
+
+def free_when_ended(proc, fifo):
+    """If the driver ends while a test waits for a task held on ``fifo``
+    (MR_RNN_TEST_HOLD_TASK), open the fifo's other end ourselves, so that the
+    wait ends (and the test fails on proc.poll())."""
+    def watch():
+        proc.wait()
+        fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    fds = []
+    threading.Thread(target=watch, daemon=True).start()
+    return fds
+
+
+def uniform_params(spec, seed, bound):
+    """A network's float64 weights drawn uniform in ±bound: larger than the
+    initial ones, so that every gate and head output is far from trivial."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(-bound, bound, p.shape)
+            for name, p in init_params(spec, 0, np.float64).items()}

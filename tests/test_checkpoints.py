@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
 
-from helpers import load_arrays, max_relative_difference, metrics, sequence_records, train, write_jsonl
+from helpers import (free_when_ended, load_arrays, max_relative_difference, metrics,
+                     sequence_records, train, write_jsonl)
 from mr_rnn.codec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mr_rnn.model import Model
 
@@ -87,17 +87,6 @@ def held_task(fifo):
         os.unlink(fifo)
         os.mkfifo(fifo)
         yield
-
-
-def free_when_ended(proc, fifo):
-    """If the driver ends while the test waits in held_task, open the fifo's
-    other end ourselves, so the wait ends (and the test fails on proc.poll())."""
-    def watch():
-        proc.wait()
-        fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-    fds = []
-    threading.Thread(target=watch, daemon=True).start()
-    return fds
 
 
 def test_driver_killed_mid_iteration_resumes_to_the_same_weights(tmp_path):

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import reference as ref
+from helpers import uniform_params
 from conftest import need_module
 from mr_rnn.kernels.lookup import EMBEDDING
-from mr_rnn.kernels.network import Batch, NetworkSpec, forward, init_params, loss_and_grads
+from mr_rnn.kernels.network import Batch, NetworkSpec, forward, loss_and_grads
 from mr_rnn.kernels.rows import Rows
 
 CELLS = ('rnn', 'lstm', 'gru')
@@ -28,9 +29,7 @@ def batch_of(head, seed=0):
 
 
 def params_of(spec, seed=1):
-    rng = np.random.default_rng(seed)
-    return {name: rng.uniform(-0.7, 0.7, p.shape)
-            for name, p in init_params(spec, 0, np.float64).items()}
+    return uniform_params(spec, seed, 0.7)
 
 
 @pytest.mark.parametrize('cell', CELLS)

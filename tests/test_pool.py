@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import reference as ref
+from helpers import uniform_params
 from conftest import need_module
-from mr_rnn.kernels.network import Batch, NetworkSpec, forward, init_params, loss_and_grads
+from mr_rnn.kernels.network import Batch, NetworkSpec, forward, loss_and_grads
 
 CELLS = ('rnn', 'lstm', 'gru')
 POOLS = ('mean', 'max')
@@ -35,9 +36,7 @@ def batch_of(spec, seed=0):
 
 
 def params_of(spec, seed=1):
-    rng = np.random.default_rng(seed)
-    return {name: rng.uniform(-0.8, 0.8, p.shape)
-            for name, p in init_params(spec, 0, np.float64).items()}
+    return uniform_params(spec, seed, 0.8)
 
 
 @pytest.mark.parametrize('cell', CELLS)

@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hadoop'))
 import clusters  # noqa: E402
 import harness as h  # noqa: E402
-from helpers import VOCAB_FLAGS, text_schema_of, write_vocab_documents  # noqa: E402
+from helpers import (VOCAB_FLAGS, free_when_ended, text_schema_of,  # noqa: E402
+                     write_vocab_documents)
 
 
 @pytest.fixture(scope='module')
@@ -259,19 +260,6 @@ def test_driver_killed_mid_round_resumes_to_the_same_weights_and_leaves_no_appli
     for k in (3, 4):
         h.assert_same_weights(expected, str(run), iteration=k)
     assert [r['iteration'] for r in h.metrics(str(run))] == [0, 1, 2, 3, 4]
-
-
-def free_when_ended(proc, fifo):
-    """If the driver ends while the test waits on the fifo, open its other end
-    ourselves, so that the wait ends (and the test fails on proc.poll())."""
-    import threading
-
-    def watch():
-        proc.wait()
-        fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-    fds = []
-    threading.Thread(target=watch, daemon=True).start()
-    return fds
 
 
 def test_average_mode_with_the_inline_runners_records_per_task_gives_its_weights(
