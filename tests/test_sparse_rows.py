@@ -25,18 +25,24 @@ def random_rows(rng, vocab, width, n):
     return Rows(ids, rng.normal(size=(n, width)))
 
 
+def update_case(name, axis, weight_decay, vocab=50, width=6):
+    """(shape, config, float32 weights, state on every row from earlier
+    rounds, a gradient of 7 rows) for one optimizer and id axis."""
+    rng = np.random.default_rng(len(name) + axis)
+    shape = (vocab, width) if axis == 0 else (width, vocab)
+    config = OptimizerConfig(name=name, lr=0.01, weight_decay=weight_decay)
+    param = rng.normal(size=shape).astype(np.float32)
+    state = {k: np.abs(rng.normal(size=shape)) for k in STATE_NAMES[name]}
+    return shape, config, param, state, random_rows(rng, vocab, width, 7)
+
+
 @pytest.mark.parametrize('name', sorted(STATE_NAMES))
 @pytest.mark.parametrize('axis', [0, 1])
 @pytest.mark.parametrize('weight_decay', [0.0, 0.01])
 def test_a_rows_update_is_bit_for_bit_the_dense_update(name, axis, weight_decay):
-    rng = np.random.default_rng(len(name) + axis)
-    vocab, width = 50, 6
-    shape = (vocab, width) if axis == 0 else (width, vocab)
-    config = OptimizerConfig(name=name, lr=0.01, weight_decay=weight_decay)
-    param = rng.normal(size=shape).astype(np.float32)
+    vocab = 50
     # state from earlier rounds on every row: rows without a gradient now still move
-    state = {k: np.abs(rng.normal(size=shape)) for k in STATE_NAMES[name]}
-    rows = random_rows(rng, vocab, width, 7)
+    shape, config, param, state, rows = update_case(name, axis, weight_decay, vocab)
     dense = rows.dense(shape, axis)
     assert np.count_nonzero(np.moveaxis(dense, axis, 0).any(axis=1)) == 7
     want_p, want_state = apply_update(config, param, dense, state, step=3)
@@ -58,13 +64,7 @@ def test_a_rows_update_is_bit_for_bit_the_dense_update(name, axis, weight_decay)
 @pytest.mark.parametrize('sparse', [True, False])
 def test_the_update_a_slab_of_rows_at_a_time_is_bit_for_bit_the_whole_blocks(
         name, axis, weight_decay, sparse):
-    rng = np.random.default_rng(len(name) + axis)
-    vocab, width = 50, 6
-    shape = (vocab, width) if axis == 0 else (width, vocab)
-    config = OptimizerConfig(name=name, lr=0.01, weight_decay=weight_decay)
-    param = rng.normal(size=shape).astype(np.float32)
-    state = {k: np.abs(rng.normal(size=shape)) for k in STATE_NAMES[name]}
-    rows = random_rows(rng, vocab, width, 7)
+    shape, config, param, state, rows = update_case(name, axis, weight_decay)
     grad = rows if sparse else rows.dense(shape, axis)
     want_p, want_state = apply_update(config, param, grad, state, step=3, id_axis=axis)
     # slabs of 3 rows (and one of 2 at the end): some hold ids, some none
