@@ -7,6 +7,7 @@ the executors import mr_rnn from the zip the driver ships.
 Without pyspark or Java 17 these tests are skipped with the reason; with
 CI set (see conftest.in_ci) that is a failure instead.
 """
+import json
 import os
 import sys
 
@@ -313,3 +314,51 @@ def test_validation_sampling_and_compressed_folders_on_spark(spark, work, node):
     h.ok(h.mr_rnn('train', str(series), '--out', run, *ROUNDS, '--window', '8', '-r', 'spark',
                   '-c', spark_conf(work, node), cwd=work))
     h.assert_same_weights(inline, run, iteration=3)
+
+
+# ── scoring with a trained checkpoint, one Spark application each ──
+
+def close(a, b):
+    """JSON values equal, numbers within a relative 1e-9 (float64 batched
+    differently by another runner's split)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(close, a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-300)
+    return a == b
+
+
+@pytest.mark.parametrize('fmt', ['csv', 'jsonl'])
+def test_evaluate_and_predict_on_spark_give_the_inline_runners_results(spark, work, node, fmt):
+    """`evaluate` and `predict` on -r spark are passes of an application run
+    by the command, as training's are, so a csv series (whole files, which
+    mrjob's spark runner refuses) is scored too; a jsonl record that cannot
+    be read is counted and gets its error line, in input order."""
+    make, flags = FORMATS[fmt]
+    data = make(work)
+    if fmt == 'jsonl':
+        with open(data) as f:
+            lines = f.read().splitlines()
+        data = str(work / 'digits-scored.jsonl')
+        with open(data, 'w') as f:
+            f.write('\n'.join([*lines[:50], '{"x": [[1, 2]', *lines[50:]]) + '\n')
+    run = str(work / f'{fmt}-scored')
+    h.ok(h.mr_rnn('train', make(work), '--out', run, *ROUNDS, *flags))
+    checkpoint = os.path.join(run, 'final.npz')
+    spark_args = ['-r', 'spark', '-c', spark_conf(work, node)]
+    scores = [json.loads(h.ok(h.mr_rnn('evaluate', checkpoint, data, '--json', *args,
+                                       cwd=work)).stdout)
+              for args in ([], spark_args)]
+    assert scores[0]['records'] > 100
+    assert scores[0]['bad_records'] == (fmt == 'jsonl')
+    assert close(scores[0], scores[1]), scores
+    done = [h.ok(h.mr_rnn('predict', checkpoint, data, *args, cwd=work))
+            for args in ([], spark_args)]
+    assert done[1].stderr.splitlines()[-1] == done[0].stderr.splitlines()[-1]
+    lines = [[json.loads(line) for line in d.stdout.splitlines()] for d in done]
+    assert len(lines[0]) == scores[0]['records'] + (fmt == 'csv')
+    assert [p['id'] for p in lines[1]] == [p['id'] for p in lines[0]]
+    assert all(map(close, lines[0], lines[1]))
+    assert sum('error' in p for p in lines[1]) == (fmt == 'jsonl')

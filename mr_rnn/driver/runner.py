@@ -96,13 +96,19 @@ def stream_job(job_class, job_args, runner_args, sink):
         with job.make_runner() as runner:
             runner.run()
             if sink is not None:
-                try:
-                    for chunk in runner.cat_output():
-                        sink.write(chunk.decode('utf-8'))
-                    sink.flush()
-                except BrokenPipeError:     # | head: the reader has all it wants
-                    sys.stdout = open(os.devnull, 'w')
+                write_out(sink, (chunk.decode('utf-8') for chunk in runner.cat_output()))
             return _merge_counters(runner.counters()), runner.get_output_dir()
+
+
+def write_out(sink, texts):
+    """Write ``texts`` to ``sink`` (standard output) as they come; a reader
+    that has all it wants (``| head``) ends the writing, not the command."""
+    try:
+        for text in texts:
+            sink.write(text)
+        sink.flush()
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, 'w')
 
 
 def _merge_counters(per_step):

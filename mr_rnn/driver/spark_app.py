@@ -109,10 +109,11 @@ class SparkApp:
             self.sc.stop()
             self.sc = None
 
-    def run(self, name, action):
+    def run(self, name, action, retries=None):
         """``action()`` (a Spark action), retried as a failed job is
-        (--job-retries); a failure as one line naming ``name``."""
-        for attempt in range(self.retries + 1):
+        (--job-retries, or ``retries``); a failure as one line naming ``name``."""
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 try:
                     return action()
@@ -121,7 +122,7 @@ class SparkApp:
                 except Exception as e:
                     raise JobFailed(spark_failure_message(name, e)) from e
             except JobFailed as e:
-                if attempt == self.retries:
+                if attempt == retries:
                     raise
                 self.warn(f'{str(e).rstrip(".")}; running it again '
                           f'(retry {attempt + 1} of {self.retries})')
@@ -201,6 +202,38 @@ class SparkApp:
             finally:
                 weights.destroy()
         return self.run(name, action)
+
+    # ── scoring with a trained checkpoint ──
+
+    def predict(self, model, files, top_k, write_lines=None, output_dir=None):
+        """MRPredict's lines of ``files`` with checkpoint ``model``: given to
+        ``write_lines`` as an iterator in input order, or written to
+        ``output_dir`` as part files (Spark's saveAsTextFile, as mrjob's spark
+        runner writes them). The lines are
+        computed and kept first, so a retried pass never writes a line twice.
+        -> the task stats summed: {'records': n, 'bad': m}."""
+        from pyspark import StorageLevel
+        sc = self.context()
+        weights = sc.broadcast(model)
+        scored = self.items(files, model.schema.format).mapPartitions(
+            functools.partial(partitions.predict_map, weights, top_k)) \
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            stats = self.run(partitions.PREDICT,
+                             lambda: scored.filter(partitions.is_stats).values().collect())
+            lines = scored.filter(partitions.is_line).values()
+
+            def write():
+                if output_dir is not None:
+                    lines.saveAsTextFile(output_dir)
+                    return
+                write_lines(lines.toLocalIterator())
+            # written lines cannot be taken back: never run twice
+            self.run(partitions.PREDICT, write, retries=0)
+        finally:
+            scored.unpersist()
+            weights.destroy()
+        return {key: sum(s[key] for s in stats) for key in ('records', 'bad')}
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ them to its own map over partitions and its own sum by key.
                      average_step.AverageMap, evaluate.EvaluateMap) -> (key, Packet)
                      summed by key (add_two: a combiner and a reducer's sum alike)
                      -> the round's reduces, per block (REDUCES)
+    predict          items -> predict.PredictMap -> (LINE, its JSON line), in input
+                     order, then (STATS, {records, bad}): map only, read once
 
 A partition is one map task, as a split is on the other runners; ``contiguous``
 cuts the records into partitions of consecutive records in input order, so
@@ -22,6 +24,7 @@ under the job names of the other runners, so a test names a task alike on
 every runner.
 """
 import functools
+import json
 
 import numpy as np
 
@@ -32,12 +35,14 @@ from mr_rnn.data.task_input import Record, ReadRecord, bytes_records, local_path
 from mr_rnn.tasks import average_step, gradient_step
 from mr_rnn.tasks.describe import FACTS_KEY, DescribeMap, DescribeReduce, merge
 from mr_rnn.tasks.evaluate import EvaluateMap
+from mr_rnn.tasks.predict import PredictMap
 from mr_rnn.tasks.totals import reduce_blocks
 
 # the jobs of the other runners whose work each pass does: the names in fault
 # seams and in a failed pass's one line
-DESCRIBE, GRADIENT, AVERAGE, EVALUATE = ('MRDescribeData', 'MRGradientStep', 'MRAverageStep',
-                                         'MREvaluate')
+DESCRIBE, GRADIENT, AVERAGE, EVALUATE, PREDICT = ('MRDescribeData', 'MRGradientStep',
+                                                  'MRAverageStep', 'MREvaluate', 'MRPredict')
+LINE, STATS = 'line', 'stats'       # what the predict pass yields
 
 
 def records(items, read_line, records_of_file):
@@ -171,3 +176,29 @@ def round_reduce(name, reduce_block, weights, pairs):
         reduce = functools.partial(reduce_block, weights.value)
         for key, total in pairs:
             yield from reduce_blocks(key, [total], reduce)
+
+
+# ── predict ──
+
+def predict_map(weights, top_k, items):
+    """A partition's input items -> (LINE, the JSON line MRPredict writes) of
+    every record in order, then (STATS, {'records': n, 'bad': m}).
+    ``weights.value``: the checkpoint's Model (a Spark broadcast)."""
+    fault_seams.fail_once(PREDICT, 'mapper')
+    fault_seams.hold_task(PREDICT, 'mapper')
+    with np.errstate(all='ignore'):
+        task = PredictMap(weights.value, top_k)
+        for record in records(items, getattr(task, 'read_line', None), task.file_reader):
+            for _, value in task.add(record):
+                yield LINE, json.dumps(value)
+        for _, value in task.finish():
+            yield LINE, json.dumps(value)
+    yield STATS, task.stats
+
+
+def is_line(pair):
+    return pair[0] == LINE
+
+
+def is_stats(pair):
+    return pair[0] == STATS
