@@ -29,22 +29,19 @@ import time
 from paths import child_env
 from token_corpora import build
 
+PLAIN = ['--outer-optimizer', 'sgd', '--outer-lr', '1']
+TOUCHED = ['--row-average', 'touched']
 SETTINGS = {
     'default': [],
-    'touched': ['--row-average', 'touched'],
-    'plain': ['--outer-optimizer', 'sgd', '--outer-lr', '1'],
-    'plain+touched': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--row-average', 'touched'],
+    'touched': TOUCHED,
+    'plain': PLAIN,
+    'plain+touched': PLAIN + TOUCHED,
     'inner-average': ['--inner-state', 'average'],
     # a setting's own --lr, --local-steps or --optimizer comes after the common ones, and wins
-    'plain+inner-average': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--inner-state', 'average'],
-    'plain+touched+lr1e-3': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--row-average', 'touched',
-                             '--lr', '0.001'],
-    'plain+touched+steps8': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--row-average', 'touched',
-                             '--local-steps', '8'],
-    'plain+touched+sgd': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--row-average', 'touched',
-                          '--optimizer', 'sgd', '--lr', '0.5'],
-    'plain+touched+momentum': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--row-average', 'touched',
-                               '--optimizer', 'momentum', '--lr', '0.05'],
+    'plain+inner-average': PLAIN + ['--inner-state', 'average'],
+    'plain+touched+lr1e-3': PLAIN + TOUCHED + ['--lr', '0.001'],
+    'plain+touched+steps8': PLAIN + TOUCHED + ['--local-steps', '8'],
+    'plain+touched+sgd': PLAIN + TOUCHED + ['--optimizer', 'sgd', '--lr', '0.5'],
 }
 
 
