@@ -39,6 +39,7 @@ SETTINGS = {
     'inner-average': ['--inner-state', 'average'],
     # a setting's own --lr, --local-steps or --optimizer comes after the common ones, and wins
     'plain+inner-average': PLAIN + ['--inner-state', 'average'],
+    'plain+inner-average+steps8': PLAIN + ['--inner-state', 'average', '--local-steps', '8'],
     'plain+touched+lr1e-3': PLAIN + TOUCHED + ['--lr', '0.001'],
     'plain+touched+steps8': PLAIN + TOUCHED + ['--local-steps', '8'],
     'plain+touched+sgd': PLAIN + TOUCHED + ['--optimizer', 'sgd', '--lr', '0.5'],
