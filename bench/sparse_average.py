@@ -12,6 +12,7 @@ the tasks learnt.
 
     python bench/sparse_average.py spam --tasks 1 2 4 --settings default touched
     python bench/sparse_average.py sotu --rounds 10 --local-steps 16
+    python bench/sparse_average.py spam --seeds 0 1 --settings plain+inner-average
 
 Rounds, not seconds, are compared: the machine may be shared.
 """
@@ -28,12 +29,20 @@ import time
 from paths import child_env
 from token_corpora import build
 
+PLAIN = ['--outer-optimizer', 'sgd', '--outer-lr', '1']
+TOUCHED = ['--row-average', 'touched']
 SETTINGS = {
     'default': [],
-    'touched': ['--row-average', 'touched'],
-    'plain': ['--outer-optimizer', 'sgd', '--outer-lr', '1'],
-    'plain+touched': ['--outer-optimizer', 'sgd', '--outer-lr', '1', '--row-average', 'touched'],
+    'touched': TOUCHED,
+    'plain': PLAIN,
+    'plain+touched': PLAIN + TOUCHED,
     'inner-average': ['--inner-state', 'average'],
+    # a setting's own --lr, --local-steps or --optimizer comes after the common ones, and wins
+    'plain+inner-average': PLAIN + ['--inner-state', 'average'],
+    'plain+inner-average+steps8': PLAIN + ['--inner-state', 'average', '--local-steps', '8'],
+    'plain+touched+lr1e-3': PLAIN + TOUCHED + ['--lr', '0.001'],
+    'plain+touched+steps8': PLAIN + TOUCHED + ['--local-steps', '8'],
+    'plain+touched+sgd': PLAIN + TOUCHED + ['--optimizer', 'sgd', '--lr', '0.5'],
 }
 
 
@@ -53,7 +62,7 @@ def mr_rnn(*args):
                           stdout=subprocess.PIPE, text=True).stdout
 
 
-def run(data, k, flags, args, scratch):
+def run(data, k, flags, seed, args, scratch):
     parts = os.path.join(scratch, f'parts-{k}')
     if not os.path.isdir(parts):
         write_parts(os.path.join(data, 'train.jsonl'), k, parts)
@@ -64,7 +73,7 @@ def run(data, k, flags, args, scratch):
            '--mode', 'average', '--max-iter', str(args.rounds), '--patience', '1000',
            '--cell', args.cell, '--hidden', str(args.hidden), '--embed', str(args.embed),
            '--pool', args.pool, '--optimizer', 'adam', '--lr', str(args.lr), '--local-steps', str(args.local_steps),
-           '--quiet', *flags)
+           '--seed', str(seed), '--quiet', *flags)
     seconds = time.time() - started
     with open(os.path.join(out, 'metrics.jsonl')) as f:
         rows = [json.loads(line) for line in f]
@@ -88,6 +97,8 @@ def main():
     parser.add_argument('--embed', type=int, default=0)
     parser.add_argument('--pool', default='last', choices=('last', 'mean', 'max'))
     parser.add_argument('--lr', type=float, default=0.005)
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='run every setting and number of tasks once per seed')
     parser.add_argument('--scratch', default=None)
     args = parser.parse_args()
     scratch = args.scratch or tempfile.mkdtemp(prefix='mr_rnn-sparse-average-')
@@ -96,8 +107,10 @@ def main():
     print(json.dumps(summary), flush=True)
     for setting in args.settings:
         for k in args.tasks:
-            result = run(data, k, SETTINGS[setting], args, os.path.join(scratch, 'work'))
-            print(json.dumps({'setting': setting, 'tasks': k, **result}), flush=True)
+            for seed in args.seeds:
+                result = run(data, k, SETTINGS[setting], seed, args, os.path.join(scratch, 'work'))
+                print(json.dumps({'setting': setting, 'tasks': k, 'seed': seed, **result}),
+                      flush=True)
 
 
 if __name__ == '__main__':
