@@ -219,8 +219,9 @@ def _hadoop_round(runner_class):
                 link = os.path.join(top, *dest[len(job_dir) + 1:].split('/'))
                 os.makedirs(os.path.dirname(link), exist_ok=True)
                 os.symlink(os.path.abspath(src), link)
-            # `hadoop fs -put` follows the links; the folder becomes job_dir
-            put = ['fs', '-put', top, posixpath.dirname(job_dir)]
+            # `hadoop fs -put` follows the links; as with cp, the folder
+            # becomes job_dir, which is new (mrjob names it by the time)
+            put = ['fs', '-put', top, job_dir]
             hadoop = self.fs.hadoop
             if hadoop.invoke_hadoop(put, ok_stderr=[_NO_SUCH_DIR]):
                 # the first job: the scratch dir itself is not there yet
