@@ -221,6 +221,10 @@ def main():
                             runner, data, out, work, a.iterations, python,
                             gateway if runner == 'yarn' else None,
                             val if with_val else None, code, model, extra)
+                        per, total = results[runner, size, label]
+                        # as it comes: a long run that is stopped still leaves its numbers
+                        print(f'  {statistics.median(per):.1f} s/iteration, whole run {total:.0f} s',
+                              file=sys.stderr, flush=True)
                     except Unavailable as e:
                         results[runner, size, label] = str(e)
 
