@@ -176,11 +176,11 @@ _NO_SUCH_DIR = re.compile(rb'.*No such file or directory', re.DOTALL)
 HADOOP_JOBCONF = {
     # a job whose input fits ubertask.maxbytes runs its tasks inside the
     # ApplicationMaster's container, one after another: no container per
-    # task, which saved about a third of a small round (docs/running-on-
-    # hadoop.md). A bigger input runs as before: there tasks side by side
-    # gain more than their containers cost (the 2.6 MB text of the benchmark
-    # was slower in one container). Hadoop itself also keeps a job with more
-    # than one reducer, or tasks needing more memory than the AM, out of it.
+    # task, about half of a tiny round on the tests' cluster (docs/running-on-
+    # hadoop.md, "Hadoop settings for small rounds"). A bigger input runs as
+    # before, its tasks side by side, where they share more work than a
+    # container's start costs. Hadoop itself keeps a job with more than one
+    # reducer, or tasks asking more memory than the AM has, out of it.
     'mapreduce.job.ubertask.enable': 'true',
     'mapreduce.job.ubertask.maxbytes': str(1 << 20),
     # the client asks the ApplicationMaster for the job's state every
