@@ -3,20 +3,25 @@
     python bench/iteration_cost.py [--records 200[,1437...]] [--iterations 3]
                                    [--runners inline,local,hadoop-local,yarn,spark]
                                    [--val 50] [--before /path/to/older/checkout]
-                                   [--fixed-cost]
+                                   [--fixed-cost] [--sotu]
+                                   [--variant 'LABEL=-D key=value ...']
 
 Trains the same small model (LSTM, hidden 8, float64, first N records of
 sample_data/sequences/digits-train.jsonl) on every runner and prints a
 markdown table of the wall time per iteration (one MRGradientStep job each),
 taken from metrics.jsonl, and of the whole run (the describe job, the
-iterations, and the final evaluate job).
+iterations, and the final evaluate job). ``--sotu`` adds the same model on a
+larger text: the State of the Union addresses 1950-2016 as lines of whole
+sentences (2.6 MB; bench/heldout/texts.py, an npm download cached once).
 
 With ``--val N`` every runner also trains with the first N records of
 digits-val.jsonl as --val (validation inside each round's job), right after
 the run without. ``--before DIR`` adds, for every runner, the same runs with
 the mr_rnn of another checkout (before a change: one that ran a separate
 evaluate job per round, or one job per round on Spark), so that both are
-measured side by side, interleaved, on the same machine.
+measured side by side, interleaved, on the same machine. Each ``--variant``
+adds, for every runner, a run with more options (``-D`` Hadoop settings,
+mrjob switches), labelled LABEL; with ``--before`` it runs on both codes.
 
 ``--fixed-cost`` is the question of docs/running-on-hadoop.md's "fixed cost
 of a round": a tiny model (GRU, hidden 4) on the first 200 records, 10
@@ -36,6 +41,7 @@ import contextlib
 import functools
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -72,12 +78,22 @@ def hadoop_lib():
     return lib
 
 
+def sotu_text(dest):
+    """The State of the Union text as one file of sentence lines."""
+    sys.path.insert(0, os.path.join(ROOT, 'bench', 'heldout'))
+    sys.path.insert(0, os.path.join(ROOT, 'bench'))
+    from texts import fetch_sotu, sentence_lines
+    with open(dest, 'w', encoding='utf-8') as f:
+        f.writelines(line + '\n' for line in sentence_lines(fetch_sotu()))
+    return dest
+
+
 def train(runner, data, out, work, iterations, python, cluster_env=None, val=None, code=None,
-          model=()):
+          model=(), extra=()):
     """Run one training (with --val ``val``; with the mr_rnn of checkout ``code``;
-    ``model``: flags that replace h.TRAIN's); returns (seconds of each iteration,
-    seconds of the whole run)."""
-    args = ['train', data, '--out', out, *h.TRAIN, *model]
+    ``model``: flags that replace h.TRAIN's; ``extra``: more options); returns
+    (seconds of each iteration, seconds of the whole run)."""
+    args = ['train', data, '--out', out, *h.TRAIN, *model, *extra]
     args[args.index('--max-iter') + 1] = str(iterations)
     env, cwd = h.clean_env(), tempfile.mkdtemp(dir=work, prefix=f'{runner}-cwd-')
     if runner in ('inline', 'local'):
@@ -148,17 +164,28 @@ def main():
                    'of this checkout')
     p.add_argument('--fixed-cost', action='store_true',
                    help='a tiny model (GRU 4), 200 records, 10 rounds: the fixed cost of a round')
+    p.add_argument('--sotu', action='store_true',
+                   help='also the State of the Union text (2.6 MB, fetched once)')
+    p.add_argument('--variant', action='append', default=[], metavar="'LABEL=OPTIONS'",
+                   help="also runs with these options, e.g. 'no uber=-D "
+                   "mapreduce.job.ubertask.enable=false' (repeatable)")
     a = p.parse_args()
     a.records = a.records or str(h.RECORDS)
     a.iterations = a.iterations or (10 if a.fixed_cost else 3)
     model = TINY if a.fixed_cost else []
-    variants = [('', None, None)]
+    # (label, with --val, checkout, more options)
+    variants = [('', None, None, [])]
     if a.before:
-        variants.append(('before', None, a.before))
+        variants.append(('before', None, a.before, []))
+    for given in a.variant:
+        label, _, options = given.partition('=')
+        if not options:
+            p.error(f'--variant {given!r}: give LABEL=OPTIONS')
+        variants.append((label, None, None, shlex.split(options)))
     if a.val:
-        variants.append(('with --val', 'val', None))
+        variants.append(('with --val', 'val', None, []))
         if a.before:
-            variants.append(('with --val, before', 'val', a.before))
+            variants.append(('with --val, before', 'val', a.before, []))
     runners = [r for r in a.runners.split(',') if r]
     unknown = set(runners) - set(RUNNERS)
     if unknown:
@@ -175,12 +202,15 @@ def main():
         if a.val:
             val = h.first_lines(os.path.join(ROOT, 'sample_data', 'sequences', 'digits-val.jsonl'),
                                 os.path.join(work, f'digits-val-{a.val}.jsonl'), a.val)
-        for size in sizes:
-            data = h.first_lines(h.DIGITS, os.path.join(work, f'digits-{size}.jsonl'), size)
+        datasets = [(f'N={size}', h.first_lines(h.DIGITS, os.path.join(work, f'digits-{size}.jsonl'),
+                                                 size)) for size in sizes]
+        if a.sotu:
+            datasets.append(('SOTU', sotu_text(os.path.join(work, 'sotu.txt'))))
+        for size, data in datasets:
             for runner in runners:
-                for label, with_val, code in variants:
-                    print(f'{runner}, {size} records {label}...', file=sys.stderr, flush=True)
-                    out = os.path.join(work, f'{runner}-{size}-{len(label)}')
+                for number, (label, with_val, code, extra) in enumerate(variants):
+                    print(f'{runner}, {size} {label}...', file=sys.stderr, flush=True)
+                    out = os.path.join(work, f'{runner}-{size}-{number}')
                     try:
                         if runner == 'yarn' and gateway is None:
                             try:
@@ -190,20 +220,29 @@ def main():
                         results[runner, size, label] = train(
                             runner, data, out, work, a.iterations, python,
                             gateway if runner == 'yarn' else None,
-                            val if with_val else None, code, model)
+                            val if with_val else None, code, model, extra)
+                        per, total = results[runner, size, label]
+                        # as it comes: a long run that is stopped still leaves its numbers
+                        print(f'  {statistics.median(per):.1f} s/iteration, whole run {total:.0f} s',
+                              file=sys.stderr, flush=True)
                     except Unavailable as e:
                         results[runner, size, label] = str(e)
 
     what = 'GRU, hidden 4' if a.fixed_cost else 'LSTM, hidden 8'
     print(f'Wall time per training iteration (median of {a.iterations}): {what}, float64, '
-          f'on the first N records of digits-train.jsonl (sequences of 8 steps of 8 values).'
-          + (f' "before": the mr_rnn of {a.before}.' if a.before else '') + '\n')
+          f'on the first N records of digits-train.jsonl (sequences of 8 steps of 8 values)'
+          + (', and on the State of the Union text (SOTU: 2.6 MB, 5380 lines)' if a.sotu else '')
+          + '.' + (f' "before": the mr_rnn of {a.before}.' if a.before else ''))
+    for label, _, _, extra in variants:
+        if extra:
+            print(f'"{label}": {shlex.join(extra)}.')
+    print()
     if a.val:
         print(f'With --val: the first {a.val} records of digits-val.jsonl.\n')
-    columns = [(n, label) for n in sizes for label, _, _ in variants]
+    columns = [(n, label) for n, _ in datasets for label, _, _, _ in variants]
     print('| runner | how | ' + ' | '.join(
-        f's/iteration, N={n}{" " + label if label else ""} | whole run, N={n}'
-        f'{" " + label if label else ""}' for n, label in columns) + ' |')
+        f's/iteration, {n}{", " + label if label else ""} | whole run, {n}'
+        f'{", " + label if label else ""}' for n, label in columns) + ' |')
     print('|---|---|' + '---:|---:|' * len(columns))
     for runner in runners:
         cells = []

@@ -353,9 +353,10 @@ def test_hadoop_local_mode_with_old_task_pythons_reads_part_folders_and_compress
 
 def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inline_run, node,
                                                       parts_and_val):
-    """Input on HDFS, tasks in YARN containers of their own, the interpreter a
-    Python that has numpy but not mr_rnn: the job ships mr_rnn itself. The
-    validation data, on HDFS too, goes through the rounds' own jobs."""
+    """Input on HDFS, the tasks in YARN, the interpreter a Python that has
+    numpy but not mr_rnn: the job ships mr_rnn itself. The validation data, on
+    HDFS too, goes through the rounds' own jobs. The input is small, so every
+    job runs in uber mode, mr_rnn's default for it (docs/design.md §7)."""
     _, val, val_reference = parts_and_val
     hdfs_dir = f'/mr_rnn_tests/{os.getpid()}'
     h.hadoop(cluster, 'fs', '-mkdir', '-p', f'{hdfs_dir}/val')
@@ -379,18 +380,15 @@ def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inli
         assert got['val_loss'] == pytest.approx(want['val_loss'], rel=h.RTOL)
 
     # describe, 2 gradient steps, evaluate -- validation adds no job: each a
-    # YARN application whose containers the ResourceManager allocated
-    apps = re.findall(r'Submitted application (application_(\d+)_(\d+))', log)
+    # YARN application that ran its tasks inside the ApplicationMaster's
+    # container, the one container the ResourceManager allocated for it
+    apps = containers(cluster, log)
     assert len(apps) == 4, log[-5000:]
-    cluster_log = open(os.path.join(os.path.dirname(cluster['HADOOP_CONF_DIR']),
-                                    'cluster.log')).read()
-    for app, stamp, seq in apps:
-        allocated = set(re.findall(
-            rf'(container_{stamp}_{seq}_\d+_\d+) Container Transitioned from NEW to ALLOCATED',
-            cluster_log))
-        assert len(allocated) >= 3, (app, allocated)     # AM, map task(s), reduce task
-    # a map task ran in its own container, importing mr_rnn from the shipped zip
-    userlogs = os.path.join(cluster['YARN_LOG_DIR'], 'userlogs', apps[1][0])
+    assert len(re.findall(r'running in uber mode : true', log)) == 4, log[-5000:]
+    for app, allocated in apps.items():
+        assert len(allocated) == 1, (app, allocated)
+    # a map task ran in that container, importing mr_rnn from the shipped zip
+    userlogs = os.path.join(cluster['YARN_LOG_DIR'], 'userlogs', list(apps)[1])
     stderr = [open(p).read() for p in glob.glob(os.path.join(userlogs, 'container_*', 'stderr'))]
     mappers = [s for s in stderr if f'+ {node} mr_gradient_step.py --step-num=0 --mapper' in s]
     assert mappers, stderr
@@ -400,10 +398,23 @@ def test_yarn_cluster_gives_the_inline_runners_weights(cluster, work, data, inli
         assert f'{container}/mr_rnn.zip' in pythonpath
 
 
+def containers(cluster, log):
+    """{application id: the containers the ResourceManager allocated for it}
+    for each application that mr-rnn's verbose ``log`` says it submitted."""
+    apps = re.findall(r'Submitted application (application_(\d+)_(\d+))', log)
+    cluster_log = open(os.path.join(os.path.dirname(cluster['HADOOP_CONF_DIR']),
+                                    'cluster.log')).read()
+    return {app: set(re.findall(
+        rf'(container_{stamp}_{seq}_\d+_\d+) Container Transitioned from NEW to ALLOCATED',
+        cluster_log)) for app, stamp, seq in apps}
+
+
 def test_yarn_reads_csv_series_as_whole_files(cluster, work, node):
     """csv time series use mrjob's mapper_raw: one whole file per map task,
     which each task copies from HDFS itself (hadoop fs -copyToLocal in its
-    container). The loss of a checkpoint on two series equals the inline one."""
+    container). The loss of a checkpoint on two series equals the inline one.
+    The user's -D wins over mr_rnn's default of uber mode: each task gets a
+    container of its own."""
     series = [os.path.join(h.ROOT, 'sample_data', 'timeseries', 'us_macro_quarterly.csv')]
     twice = work / 'us_macro_copy.csv'
     twice.write_text(open(series[0]).read())
@@ -419,11 +430,16 @@ def test_yarn_reads_csv_series_as_whole_files(cluster, work, node):
     conf = h.write_conf(work / 'cluster-csv.conf', 'hadoop', python_bin=node)
     cwd = work / 'yarn-cwd-csv'
     cwd.mkdir()
-    got = json.loads(h.ok(h.mr_rnn('evaluate', model, f'hdfs://{hdfs_dir}/*.csv', '--json',
-                                   '-r', 'hadoop', '-c', conf, env=cluster, cwd=cwd)).stdout)
+    done = h.ok(h.mr_rnn('evaluate', model, f'hdfs://{hdfs_dir}/*.csv', '--json',
+                         '-r', 'hadoop', '-c', conf, '-v',
+                         '-D', 'mapreduce.job.ubertask.enable=false', env=cluster, cwd=cwd))
+    got = json.loads(done.stdout)
     assert got['records'] == want['records'] > 0 and got['bad_records'] == 0
     assert got['targets'] == want['targets']
     assert abs(got['loss'] - want['loss']) <= h.RTOL * abs(want['loss'])
+    assert 'running in uber mode : false' in done.stderr, done.stderr[-5000:]
+    for app, allocated in containers(cluster, done.stderr).items():
+        assert len(allocated) >= 3, (app, allocated)    # AM and a container per file
 
 
 def test_yarn_task_error_reaches_the_user_in_one_line(cluster, work, data):

@@ -12,6 +12,8 @@ says what to check before raising the pin.
       inline/local, average  one map task per core, pieces joined  (SplitPerCore)
       every runner but inline  one BLAS thread per task by default (OneBlasThread)
       local                  reduce tasks by size, at most one per core (ReducersBySize)
+      hadoop                 a round's fixed cost cut: Hadoop settings for small jobs,
+                             one `hadoop fs` upload, one output read (HadoopRound)
     a task's arguments       add_task_args: mrjob's own task options only
     a Spark application      spark_submit_settings: what mrjob's spark runner would
                              give spark-submit, for the application of a run
@@ -20,9 +22,14 @@ says what to check before raising the pin.
 import functools
 import json
 import os
+import posixpath
+import re
 import shutil
+import subprocess
+import tempfile
 
 from mrjob.cat import is_compressed
+from mrjob.parse import is_uri
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
 from mrjob.options import _add_basic_args, _add_job_args, _add_step_args
@@ -42,7 +49,9 @@ WHOLE_FILES, PER_CORE = 'file', 'core'
 # cores, bench/LOCAL_ROUND.md); below this, one more task saves less than it costs
 MIN_REDUCE_INPUT = 64 << 20
 
-# (owner, name) of every private name of mrjob used below
+# (owner, name) of every private name of mrjob used below; the attributes a
+# runner sets on itself (_opts, _upload_mgr, _working_dir_mgr) are not class
+# names, so only the Hadoop tests' jobs check them
 PRIVATE_NAMES = (
     ('mrjob.job.MRJob', '_runner_class'),
     ('mrjob.options', '_add_basic_args'),
@@ -64,6 +73,11 @@ PRIVATE_NAMES = (
     ('mrjob.sim.SimMRJobRunner', '_split_reducer_input'),
     ('mrjob.sim.SimMRJobRunner', '_sorted_reducer_input_path'),
     ('mrjob.sim', '_split_records'),
+    ('mrjob.runner.MRJobRunner', '_default_opts'),
+    ('mrjob.runner.MRJobRunner', '_upload_local_files'),
+    ('mrjob.runner.MRJobRunner', '_wd_mirror'),
+    ('mrjob.runner.MRJobRunner', '_dest_in_wd_mirror'),
+    ('mrjob.runner.MRJobRunner', '_get_local_tmp_dir'),
 )
 
 
@@ -95,6 +109,8 @@ def adapted_runner(runner_class, splits):
         adapted = _one_blas_thread(adapted)
     if alias == 'local':
         adapted = _reducers_by_size(adapted)
+    if alias == 'hadoop':
+        adapted = _hadoop_round(adapted)
     if splits == WHOLE_FILES and alias == 'inline':
         adapted = _whole_files(adapted)
     elif splits == PER_CORE and alias in ('inline', 'local'):
@@ -151,6 +167,103 @@ def _reducers_by_size(runner_class):
             return count
 
     return _named_like(ReducersBySize, runner_class)
+
+
+# Hadoop settings of every mr_rnn job on -r hadoop, below the user's: mrjob.conf's
+# jobconf and -D override any of them (docs/design.md §7, "Hadoop settings").
+# how `hadoop fs -put` says the folder to put into is missing
+_NO_SUCH_DIR = re.compile(rb'.*No such file or directory', re.DOTALL)
+HADOOP_JOBCONF = {
+    # a job whose input fits ubertask.maxbytes runs its tasks inside the
+    # ApplicationMaster's container, one after another: no container per
+    # task, about half of a tiny round on the tests' cluster (docs/running-on-
+    # hadoop.md, "Hadoop settings for small rounds"). A bigger input runs as
+    # before, its tasks side by side, where they share more work than a
+    # container's start costs. Hadoop itself keeps a job with more than one
+    # reducer, or tasks asking more memory than the AM has, out of it.
+    'mapreduce.job.ubertask.enable': 'true',
+    'mapreduce.job.ubertask.maxbytes': str(1 << 20),
+    # the client asks the ApplicationMaster for the job's state every
+    # second by default; the round waits for that answer
+    'mapreduce.client.progressmonitor.pollinterval': '250',
+    # the output is read back with one `hadoop fs -cat` of its part files
+    # (HadoopRound.cat_output), which does not decompress
+    'mapreduce.output.fileoutputformat.compress': 'false',
+}
+
+
+def _hadoop_round(runner_class):
+    """A round on Hadoop pays for every `hadoop fs` call mrjob makes (a JVM
+    start, about a second each) besides the job itself. mrjob makes eleven:
+    a check that the input exists (the driver listed it already), two
+    mkdirs and a put per file, two calls to read the output. Here the job's
+    files go up in one put of a local folder of links, and the output comes
+    back in one cat; defaults of HADOOP_JOBCONF make a small job one
+    container (docs/design.md §7, "Hadoop settings")."""
+
+    class HadoopRound(runner_class):
+        @classmethod
+        def _default_opts(cls):
+            opts = super()._default_opts()
+            return {**opts, 'check_input_paths': False,
+                    'jobconf': {**HADOOP_JOBCONF, **(opts.get('jobconf') or {})}}
+
+        def _upload_local_files(self):
+            files = self._files_to_upload()
+            if files is None:
+                return super()._upload_local_files()
+            job_dir = posixpath.dirname(self._upload_mgr.prefix.rstrip('/'))
+            stage = tempfile.mkdtemp(dir=self._get_local_tmp_dir(), prefix='upload-')
+            top = os.path.join(stage, posixpath.basename(job_dir))
+            for src, dest in files:
+                link = os.path.join(top, *dest[len(job_dir) + 1:].split('/'))
+                os.makedirs(os.path.dirname(link), exist_ok=True)
+                os.symlink(os.path.abspath(src), link)
+            # `hadoop fs -put` follows the links; as with cp, the folder
+            # becomes job_dir, which is new (mrjob names it by the time)
+            put = ['fs', '-put', top, job_dir]
+            hadoop = self.fs.hadoop
+            if hadoop.invoke_hadoop(put, ok_stderr=[_NO_SUCH_DIR]):
+                # the first job: the scratch dir itself is not there yet
+                hadoop.mkdir(posixpath.dirname(job_dir))
+                hadoop.invoke_hadoop(put)
+
+        def _files_to_upload(self):
+            """[(local path, its URI)] of what mrjob would upload, or None
+            where the one-put folder cannot hold it (a URI to copy, a name
+            outside the job's folder)."""
+            if not (self._upload_mgr and self._wd_mirror()):
+                return None
+            files = []
+            for kind in ('file', 'archive_file'):
+                for name, path in sorted(self._working_dir_mgr.name_to_path(kind).items()):
+                    dest = self._dest_in_wd_mirror(path, name)
+                    if dest:
+                        files.append((path, dest))
+            files += sorted(self._upload_mgr.path_to_uri().items())
+            job_dir = posixpath.dirname(self._upload_mgr.prefix.rstrip('/')) + '/'
+            if any(is_uri(src) or not dest.startswith(job_dir) for src, dest in files):
+                return None
+            return files
+
+        def cat_output(self):
+            """The part files in one `hadoop fs -cat` (mrjob lists the output
+            dir, then cats each file: a JVM each), unless the output may be
+            compressed, which mrjob's way decompresses."""
+            output_dir = self.get_output_dir()
+            compress = str(self._opts['jobconf'].get(
+                'mapreduce.output.fileoutputformat.compress', 'false')).lower()
+            if output_dir is None or not is_uri(output_dir) or compress != 'false':
+                yield from super().cat_output()
+                return
+            args = self.get_hadoop_bin() + ['fs', '-cat', posixpath.join(output_dir, 'part-*')]
+            with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as cat:
+                yield from iter(functools.partial(cat.stdout.read, 1 << 16), b'')
+                error = cat.stderr.read().decode('utf-8', 'replace').strip()
+                if cat.wait():
+                    raise IOError(f'could not read {output_dir}: {error[-500:]}')
+
+    return _named_like(HadoopRound, runner_class)
 
 
 def _whole_files(runner_class):
