@@ -24,7 +24,7 @@ def evaluate(checkpoint, files, runner_args, window_state=None):
     """``metrics.evaluation_metrics`` of ``checkpoint`` on the data ``files``;
     ``window_state``: text windows scored that way (carry, reset), not as the
     checkpoint was trained (None)."""
-    model = Model.load(checkpoint, optimizer_state=False).with_window_state(window_state)
+    model = Model.load(checkpoint).with_window_state(window_state)
     output, _ = run_job(MREvaluate, MREvaluate.command_line(checkpoint, model.schema.format, files,
                                                             window_state=window_state),
                         runner_args)
@@ -41,7 +41,7 @@ def predict(checkpoint, files, runner_args, say, top_k=TOP_K):
     """Run the predict job: its lines go to standard output, or to mrjob's
     --output-dir when ``runner_args`` name one; ``say`` gets the summary line;
     language models list the ``top_k`` most likely next tokens."""
-    model = Model.load(checkpoint, optimizer_state=False)
+    model = Model.load(checkpoint)
     to_stdout = not any(a in ('-o', '--output-dir') or a.startswith('--output-dir=')
                         for a in runner_args)
     counters, output_dir = stream_job(
