@@ -21,7 +21,8 @@ class Model:
     config: TrainConfig
     schema: DataSchema
     params: dict                # PyTorch names -> arrays in the model's dtype
-    optim_state: dict           # param name -> {state name -> float64 array}
+    optim_state: dict           # param name -> {state name -> float64 array}; None when
+                                # loaded without it (load(optimizer_state=False))
     iteration: int = 0
     optim_step: int = 0         # optimizer steps taken (more than iterations in average mode)
     lr_scale: float = 1.0       # halved by --on-divergence halve-lr
@@ -63,20 +64,26 @@ class Model:
         return cls(config, schema, params, initial_state(config, params), 0)
 
     @classmethod
-    def load(cls, path):
-        arrays, meta = load_checkpoint(path)
+    def load(cls, path, optimizer_state=True):
+        """The checkpoint at ``path``. ``optimizer_state=False``: its weights
+        only, the optimizer state neither read nor checked (``optim_state``
+        None): all a task that runs the network needs (docs/design.md §8.2)."""
+        arrays, meta = load_checkpoint(
+            path, None if optimizer_state else lambda name: not name.startswith(OPTIM_PREFIX))
         try:
             config = TrainConfig.from_dict(with_old_meaning(meta['config']))
             schema = DataSchema.from_dict(meta['schema'])
         except (KeyError, TypeError, ConfigError) as e:
             raise CheckpointError(f'checkpoint {path} has an unusable configuration ({e})') from None
-        problem = unwritten(config, schema, arrays, meta)
+        problem = unwritten(config, schema, arrays, meta, optimizer_state)
         if problem:
             raise CheckpointError(f'checkpoint {path} is not one mr_rnn writes: {problem}; '
                                   'use another checkpoint')
         params, state = split_arrays(arrays)
         for name in params:
             state.setdefault(name, {})
+        if not optimizer_state:
+            state = None
         return cls(config, schema, params, state, meta['iteration'],
                    meta.get('optim_step', meta['iteration']), float(meta.get('lr_scale', 1.0)))
 
@@ -111,9 +118,9 @@ def initial_state(config, params):
             for n, p in params.items()}
 
 
-def unwritten(config, schema, arrays, meta):
+def unwritten(config, schema, arrays, meta, optimizer_state=True):
     """Why these arrays and metadata are not what ``Model.save`` writes for this
-    configuration, or None. The checksum catches damage; this catches files
+    configuration (its weights only, without ``optimizer_state``), or None. The checksum catches damage; this catches files
     written by other code: unknown or malformed array names, another dtype
     (parameters in the configured dtype, optimizer state in float64), another
     shape, NaN or infinite values, missing arrays."""
@@ -137,7 +144,8 @@ def unwritten(config, schema, arrays, meta):
             return f'array {name} has shape {array.shape}, the configuration needs {want_shape}'
         if not np.isfinite(array).all():
             return f'array {name} holds NaN or infinite values'
-    wanted = set(expected) | {f'{OPTIM_PREFIX}{k}.{p}' for p in expected for k in states}
+    wanted = set(expected) | {f'{OPTIM_PREFIX}{k}.{p}' for p in expected for k in states
+                              if optimizer_state}
     missing = sorted(wanted - set(arrays))
     if missing:
         return f'array {missing[0]} is missing' + (f' ({len(missing)} in all)' if missing[1:] else '')

@@ -72,6 +72,91 @@ def test_checkpoint_never_unpickles(tmp_path):
         load_checkpoint(path)
 
 
+# ── loading the weights alone (docs/design.md §8.2) ──
+
+def _not_state(name):
+    return not name.startswith('optim.')
+
+
+def _flip(path, value):
+    raw = bytearray(open(path, 'rb').read())
+    raw[raw.index(np.float64(value).tobytes())] ^= 0x01
+    open(path, 'wb').write(bytes(raw))
+
+
+def test_the_weights_load_alone_and_damage_in_what_is_not_loaded_waits_for_its_loader(tmp_path):
+    path = str(tmp_path / 'c.npz')
+    weights, moment = np.arange(100, dtype=np.float64), np.arange(1000, 1100, dtype=np.float64)
+    save_checkpoint(path, {'w': weights, 'optim.exp_avg.w': moment}, {'iteration': 0})
+    _flip(path, 1050.0)
+    arrays, _ = load_checkpoint(path, _not_state)
+    assert set(arrays) == {'w'} and np.array_equal(arrays['w'], weights)
+    with pytest.raises(CheckpointError, match='corrupted'):
+        load_checkpoint(path)
+    save_checkpoint(path, {'w': weights, 'optim.exp_avg.w': moment}, {'iteration': 0})
+    _flip(path, 50.0)
+    with pytest.raises(CheckpointError, match='corrupted'):
+        load_checkpoint(path, _not_state)
+
+
+@pytest.mark.parametrize('change', ['metadata', 'array dropped', 'array added'])
+def test_a_checkpoint_changed_around_its_checksums_is_refused(tmp_path, change):
+    path = str(tmp_path / 'c.npz')
+    save_checkpoint(path, {'w': np.arange(10.0), 'optim.exp_avg.w': np.zeros(10)},
+                    {'iteration': 3})
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays['__meta__'].tobytes().decode('utf-8'))
+    if change == 'metadata':
+        meta['iteration'] = 4
+    elif change == 'array dropped':
+        del arrays['optim.exp_avg.w']
+    else:
+        arrays['optim.exp_avg_sq.w'] = np.zeros(10)
+    arrays['__meta__'] = np.frombuffer(json.dumps(meta, sort_keys=True).encode('utf-8'), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match='checksum'):
+        load_checkpoint(path, _not_state)
+
+
+def test_a_checkpoint_with_the_one_whole_checksum_still_loads_and_is_checked(tmp_path):
+    """What mr_rnn wrote before per-array checksums (docs/design.md §3.4)."""
+    import hashlib
+    path = str(tmp_path / 'old.npz')
+    arrays = {'w': np.arange(100, dtype=np.float64), 'optim.exp_avg.w': np.full(100, 7.5)}
+    meta = {'format': 1, 'iteration': 2}
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode('utf-8'))
+    for name in sorted(arrays):
+        a = arrays[name]
+        digest.update(f'{name}|{a.dtype.str}|{a.shape}'.encode('utf-8') + a.tobytes())
+    meta['checksum'] = digest.hexdigest()
+    np.savez(path, **arrays,
+             __meta__=np.frombuffer(json.dumps(meta, sort_keys=True).encode('utf-8'), np.uint8))
+    loaded, got = load_checkpoint(path, _not_state)
+    assert set(loaded) == {'w'} and got['iteration'] == 2
+    assert set(load_checkpoint(path)[0]) == set(arrays)
+    _flip(path, 7.5)                   # in the state: only a whole read can check the one checksum
+    with pytest.raises(CheckpointError, match='corrupted'):
+        load_checkpoint(path, _not_state)
+
+
+def test_a_map_task_holds_the_weights_a_reducer_the_state_too_and_neither_outlives_its_job(tmp_path):
+    from mr_rnn.tasks import process_cache
+    run, _ = _adam_checkpoint(tmp_path)
+    # the inline jobs ran in this process: none left its checkpoint behind
+    assert not process_cache._LOADED
+    path = str(run / 'final.npz')
+    whole = Model.load(path)
+    weights = process_cache.load_model(path, optimizer_state=False)
+    assert weights.optim_state is None
+    assert all(np.array_equal(weights.params[n], whole.params[n]) for n in whole.params)
+    again = process_cache.load_model(path)
+    assert again.optim_state is not None and again is not weights
+    assert all(np.array_equal(again.optim_state[n][k], whole.optim_state[n][k])
+               for n in whole.optim_state for k in whole.optim_state[n])
+    assert process_cache.load_model(path, optimizer_state=False) is again
+
+
 def _train_command(data, run, *extra):
     return [sys.executable, '-m', 'mr_rnn', 'train', data, '--out', str(run), '--hidden', '6',
             '--dtype', 'float64', '--max-iter', '8', '--lr', '0.05', '--tol', '0', *extra]

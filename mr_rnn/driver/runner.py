@@ -20,6 +20,7 @@ import mr_rnn
 from mr_rnn.errors import UserError
 from mr_rnn.driver.job_failures import JobFailed, job_failures
 from mr_rnn.jobs.base import ModelJob
+from mr_rnn.tasks.process_cache import forget_model
 
 
 def run_job(job_class, job_args, runner_args, retries=0, warn=None, read=list):
@@ -82,6 +83,8 @@ def _run_once(job_class, job_args, runner_args, read=list):
     with job_failures(job_class.__name__, in_process=_inline(job)):
         with job.make_runner() as runner:
             runner.run()
+            if _inline(job):
+                forget_model()
             output = read(job.parse_output(runner.cat_output()))
             counters = _merge_counters(runner.counters())
     return output, counters

@@ -160,11 +160,12 @@ class ModelJob(RecordJob):
             split=None if routing.split == 'all' else routing.split, with_val=routing.with_val,
             val_path=routing.val_paths, val_name=routing.val_names, **options)
 
-    def load_model(self):
+    def load_model(self, optimizer_state=True):
         """A task's first step: ``self.model``, the checkpoint's (reducer_init
-        too, so it yields nothing)."""
+        too, so it yields nothing); without ``optimizer_state``, its weights
+        only, for a task that only runs the network (docs/design.md §8.2)."""
         keep_freed_memory()
-        self.model = load_model(self.options.checkpoint)
+        self.model = load_model(self.options.checkpoint, optimizer_state)
 
     def routing(self):
         o = self.options

@@ -30,7 +30,7 @@ class MREvaluate(ModelJob):
                               "(default: as the checkpoint's configuration says)")
 
     def mapper_init_sums(self):
-        self.load_model()
+        self.load_model(optimizer_state=False)
         self.task = EvaluateMap(self.model.with_window_state(self.options.window_state),
                                 self.routing())
 

@@ -43,7 +43,9 @@ class MRGradientStep(ModelJob):
                 MRStep(reducer_init=self.load_model, reducer=self.reducer_clip_and_update)]
 
     def mapper_init_sums(self):
-        self.load_model()
+        # the map runs the network: Adam's moments (twice the weights, in
+        # float64) are the reducers' alone
+        self.load_model(optimizer_state=False)
         self.task = gradient_step.GradientMap(self.model, self.routing(),
                                               pool=self.start_threads())
 

@@ -27,7 +27,7 @@ class MRPredict(ModelJob):
                                  mapper_final=self.mapper_final_flush)]
 
     def mapper_init_predict(self):
-        self.load_model()
+        self.load_model(optimizer_state=False)
         self.task = PredictMap(self.model, self.options.top_k)
 
     def mapper_final_flush(self):

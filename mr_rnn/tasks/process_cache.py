@@ -12,16 +12,28 @@ from mr_rnn.model import Model
 _LOADED = {}
 
 
-def load_model(path):
+def load_model(path, optimizer_state=True):
     """Model.load, remembered while the file is unchanged (keyed by path, inode,
     size and mtime; a checkpoint is written once, under a new name each round).
-    Tasks only read the model."""
+    Tasks only read the model. A model remembered without its optimizer state
+    is loaded again, whole, for a task that needs the state (a reducer after
+    the map tasks): the map tasks never hold the state (docs/design.md §8.2)."""
     stat = os.stat(path)
     key = (os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    if key not in _LOADED:
+    held = _LOADED.get(key)
+    if held is None or (optimizer_state and held.optim_state is None):
         _LOADED.clear()
-        _LOADED[key] = Model.load(path)
+        _LOADED[key] = Model.load(path, optimizer_state)
     return _LOADED[key]
+
+
+def forget_model():
+    """Drop the remembered checkpoint once a job's tasks are done: the next
+    job loads another (a round's checkpoint is read by that round's tasks
+    only), and inline, where the tasks run in the driver's process, holding it
+    would add a model's size to the driver's memory while it puts the next
+    checkpoint together (docs/design.md §7)."""
+    _LOADED.clear()
 
 
 def thread_pool(threads):
