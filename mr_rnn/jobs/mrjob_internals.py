@@ -194,9 +194,10 @@ HADOOP_JOBCONF = {
 
 def _hadoop_round(runner_class):
     """A round on Hadoop pays for every `hadoop fs` call mrjob makes (a JVM
-    start, about a second each) besides the job itself. mrjob makes eleven:
-    a check that the input exists (the driver listed it already), two
-    mkdirs and a put per file, two calls to read the output. Here the job's
+    start, about a second each) besides the job itself. mrjob makes
+    thirteen on a tiny round (tests/hadoop/NOTES.md): a check that the input
+    exists (the driver listed it already), mkdirs and a put per file, two
+    calls to read the output. Here the job's
     files go up in one put of a local folder of links, and the output comes
     back in one cat; defaults of HADOOP_JOBCONF make a small job one
     container (docs/design.md §7, "Hadoop settings")."""
