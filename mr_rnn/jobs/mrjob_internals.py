@@ -169,10 +169,11 @@ def _reducers_by_size(runner_class):
     return _named_like(ReducersBySize, runner_class)
 
 
-# Hadoop settings of every mr_rnn job on -r hadoop, below the user's: mrjob.conf's
-# jobconf and -D override any of them (docs/design.md §7, "Hadoop settings").
 # how `hadoop fs -put` says the folder to put into is missing
 _NO_SUCH_DIR = re.compile(rb'.*No such file or directory', re.DOTALL)
+
+# Hadoop settings of every mr_rnn job on -r hadoop, below the user's: mrjob.conf's
+# jobconf and -D override any of them (docs/design.md §7, "Hadoop settings").
 HADOOP_JOBCONF = {
     # a job whose input fits ubertask.maxbytes runs its tasks inside the
     # ApplicationMaster's container, one after another: no container per
