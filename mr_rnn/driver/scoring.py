@@ -12,6 +12,8 @@ Both count bad records and stop past the checkpoint's --max-bad-fraction
 """
 import sys
 
+from mrjob.job import MRJob
+
 from mr_rnn.data.routing import Routing
 from mr_rnn.driver.bad_records import check_bad_fraction
 from mr_rnn.driver.runner import run_job, stream_job, write_out
@@ -35,7 +37,7 @@ def evaluate(checkpoint, files, runner_args, window_state=None):
     app = spark_app(runner_args)
     if app:
         try:
-            output = app.round(partitions.EVALUATE, model, Routing(), files)
+            output = app.round(partitions.EVALUATE, model, Routing(), files, keep=False)
         finally:
             app.stop()
     else:
@@ -55,7 +57,7 @@ def predict(checkpoint, files, runner_args, say, top_k=TOP_K):
     --output-dir when ``runner_args`` name one; ``say`` gets the summary line;
     language models list the ``top_k`` most likely next tokens."""
     model = Model.load(checkpoint)
-    output_dir = _output_dir(runner_args)
+    output_dir = MRJob(args=list(runner_args)).options.output_dir     # mrjob's -o
     to_stdout = output_dir is None
     app = spark_app(runner_args)
     if app:
@@ -75,14 +77,3 @@ def predict(checkpoint, files, runner_args, say, top_k=TOP_K):
     where = 'standard output' if to_stdout else output_dir
     say(f'predict: {records} records, {bad} bad (lines with "error"), written to {where}')
     check_bad_fraction(bad, records, [], model.config.max_bad_fraction, 'predicting')
-
-
-def _output_dir(runner_args):
-    """mrjob's --output-dir (-o) among ``runner_args``, else None."""
-    for i, arg in enumerate(runner_args):
-        if arg in ('-o', '--output-dir') and i + 1 < len(runner_args):
-            return runner_args[i + 1]
-        if arg.startswith('--output-dir='):
-            return arg.split('=', 1)[1]
-    return None
-

@@ -181,11 +181,17 @@ class SparkApp:
 
     # ── a round ──
 
-    def round(self, name, model, routing, files, global_norm=False):
+    def round(self, name, model, routing, files, global_norm=False, keep=True):
         """One round's (or the final evaluation's) output pairs on checkpoint
-        ``model``: {key: Packet} as the job ``name`` would give them."""
+        ``model``: {key: Packet} as the job ``name`` would give them. Without
+        ``keep`` (a single pass: `mr-rnn evaluate`) the records are read as
+        they come, neither numbered, cut into runs nor kept."""
         def action():
-            kept = self.records(model, files)
+            if keep:
+                kept = self.records(model, files)
+            else:
+                kept = self.items(files, model.schema.format).mapPartitions(
+                    functools.partial(partitions.parse, model.schema, model.config.data))
             sc = self.context()
             weights = sc.broadcast(model)
             try:
